@@ -1,0 +1,22 @@
+# knas: training-free NAS studies. This file is a table of contents; see workflow/rules/.
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The default study; `--configfile other.yaml` overrides its values key by key.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

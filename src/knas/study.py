@@ -1,0 +1,58 @@
+"""Study-level steps behind the Snakemake rules: the architecture sample and summaries.
+
+Each function is a thin, testable piece; the CLI (``knas.cli``) only parses arguments.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from knas.nb201 import space
+
+
+def sample_table(
+    n: int | str = 100,
+    seed: int = 0,
+    archs: Sequence[str] = (),
+    file: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """The architectures of a study, one row each: ``order``, ``arch_id`` (NB201 index), ``arch``.
+
+    An explicit list (``archs`` and/or the lines of ``file``) takes precedence over sampling;
+    otherwise ``n`` architectures are drawn uniformly without replacement with ``seed``, or all
+    15,625 in index order for ``n="all"``. Duplicates in an explicit list are dropped (first kept).
+    """
+    explicit = list(archs)
+    if file is not None:
+        with open(file) as fh:
+            explicit += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    if explicit:
+        chosen = list(dict.fromkeys(space.validate(a) for a in explicit))
+    elif n == "all":
+        chosen = space.all_archs()
+    else:
+        n = int(n)
+        if not 1 <= n <= space.num_archs:
+            raise ValueError(f"n={n}: must be 1..{space.num_archs} or 'all'")
+        chosen = space.sample(n, seed)
+    return pd.DataFrame(
+        {
+            "order": range(len(chosen)),
+            "arch_id": [space.index_of(a) for a in chosen],
+            "arch": chosen,
+        }
+    )
+
+
+def train_summary(histories: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """One row per trained architecture from its ``history.json`` (final metrics and time)."""
+    rows = []
+    for path in histories:
+        with open(path) as fh:
+            h = json.load(fh)
+        final = h.get("final", {})
+        rows.append({"arch_id": space.index_of(h["arch"]), "arch": h["arch"], **final})
+    return pd.DataFrame(rows)
