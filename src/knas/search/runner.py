@@ -1,0 +1,201 @@
+"""Running strategies: one run, R seeded repeats, and the NASWOT-Table-2-style summary."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Sequence
+
+from .cache import ProxyCache
+from .context import Budget, SearchContext, SearchResult
+from .oracle import Oracle
+from .registry import StrategySpec
+from .space import GridSpace
+
+
+def get_strategy(name: str) -> StrategySpec:
+    from . import load_all
+
+    reg = load_all()
+    if name not in reg:
+        raise ValueError(f"unknown search strategy {name!r}; allowed: {', '.join(sorted(reg))}")
+    return reg[name]
+
+
+def run_strategy(
+    name: str,
+    space: GridSpace,
+    oracle: Oracle | None,
+    proxies: ProxyCache | None,
+    *,
+    seed: int,
+    **params,
+) -> SearchResult:
+    """Run strategy ``name`` once with ``seed``; ``params`` override its registered defaults
+    and may set the budget (``max_trained``, ``max_scored``, ``max_seconds``, ``max_wall_seconds``).
+
+    ``oracle`` answers trainings and gives the found architecture's accuracies (its default
+    dataset is the search dataset; may be None for a strategy that trains nothing: accuracies
+    are then NaN). ``proxies`` is the score cache (None for strategies that score nothing).
+    """
+    spec = get_strategy(name)
+    strategy_params, budget = spec.resolve(params)
+    ctx = SearchContext(space, oracle, proxies, seed=seed, budget=Budget(**budget))
+    arch = spec.fn(ctx, **strategy_params)
+    return ctx.result(arch)
+
+
+def run_repeats(
+    name: str,
+    space: GridSpace,
+    oracle: Oracle | None,
+    proxies: ProxyCache | None,
+    *,
+    repeats: int | None = None,
+    seed: int = 0,
+    label: str | None = None,
+    eval_datasets: Sequence[str] | None = None,
+    **params,
+):
+    """Run ``name`` ``repeats`` times (default: the strategy's, 100) with seeds ``seed, seed+1, ...``.
+
+    Returns a DataFrame, one row per run: ``strategy`` (``label``, default name plus the
+    non-default parameters, e.g. ``naswot(n=10)``), ``name``, ``run``, ``seed``, ``dataset``
+    (the search dataset), ``arch``, ``arch_index``, ``valid_acc``/``test_acc`` (200 epochs, search
+    dataset), the cost columns, ``stopped_by``, ``params`` (JSON), and for every dataset in
+    ``eval_datasets`` (default: all the oracle knows) ``<dataset>__valid_acc`` and
+    ``<dataset>__test_acc`` of the found architecture.
+    """
+    import pandas as pd
+
+    spec = get_strategy(name)
+    repeats = spec.default_repeats if repeats is None else repeats
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r}: must be a positive integer")
+    spec.resolve(params)  # fail on unknown parameters before any run
+    label = label or spec.label(params)
+    datasets = tuple(eval_datasets) if eval_datasets is not None else (oracle.datasets if oracle else ())
+    rows = []
+    for r in range(repeats):
+        res = run_strategy(name, space, oracle, proxies, seed=seed + r, **params)
+        row = {
+            "strategy": label,
+            "name": name,
+            "run": r,
+            "seed": seed + r,
+            "dataset": oracle.dataset if oracle else None,
+            "arch": res.arch,
+            "arch_index": space.index_of(res.arch),
+            "valid_acc": res.valid_acc,
+            "test_acc": res.test_acc,
+            "search_seconds": res.search_seconds,
+            "proxy_seconds": res.proxy_seconds,
+            "train_seconds": res.train_seconds,
+            "wall_seconds": res.wall_seconds,
+            "n_trained": res.n_trained,
+            "n_scored": res.n_scored,
+            "untimed_trainings": res.untimed_trainings,
+            "stopped_by": res.stopped_by,
+            "params": json.dumps(params, sort_keys=True, default=str),
+        }
+        for ds in datasets:
+            final = oracle.query(res.arch, dataset=ds, epochs=200)
+            row[f"{ds}__valid_acc"] = final["valid_acc"]
+            row[f"{ds}__test_acc"] = final["test_acc"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def eval_datasets_of(runs) -> list[str]:
+    """Datasets with ``<dataset>__valid_acc`` / ``__test_acc`` columns, in column order."""
+    out: list[str] = []
+    for c in runs.columns:
+        if "__" in c and c.rsplit("__", 1)[1] in ("valid_acc", "test_acc"):
+            ds = c.rsplit("__", 1)[0]
+            if ds not in out:
+                out.append(ds)
+    return out
+
+
+def summary_table(runs):
+    """One row per strategy (first-appearance order), like NASWOT's Table 2: ``runs``, search
+    seconds (mean, std and median), and per dataset the mean and std (sample std, ddof=1) of
+    the found architectures' validation and test accuracies (``<dataset>__valid_mean`` ...)."""
+    import pandas as pd
+
+    if len(runs) == 0:
+        raise ValueError("no runs to summarise")
+    datasets = eval_datasets_of(runs)
+    rows = []
+    for label, g in runs.groupby("strategy", sort=False):
+        row = {
+            "strategy": label,
+            "runs": len(g),
+            "search_seconds": g["search_seconds"].mean(),
+            "search_seconds_std": g["search_seconds"].std(),
+            "search_seconds_median": g["search_seconds"].median(),
+            "n_trained": g["n_trained"].mean(),
+            "n_scored": g["n_scored"].mean(),
+        }
+        for ds in datasets:
+            for split in ("valid", "test"):
+                col = f"{ds}__{split}_acc"
+                if col in g:
+                    row[f"{ds}__{split}_mean"] = g[col].mean()
+                    row[f"{ds}__{split}_std"] = g[col].std()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pm(mean: float, std: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
+
+
+def format_table(summary) -> str:
+    """The summary as a Markdown table, ``mean ± std`` per dataset and split (NASWOT Table 2)."""
+    datasets = [c[: -len("__valid_mean")] for c in summary.columns if c.endswith("__valid_mean")]
+    head = ["Strategy", "Search (s)"] + [f"{ds} {split}" for ds in datasets for split in ("valid", "test")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in summary.iterrows():
+        cells = [str(r["strategy"]), f"{r['search_seconds']:.1f}"]
+        for ds in datasets:
+            for split in ("valid", "test"):
+                cells.append(_pm(r.get(f"{ds}__{split}_mean", math.nan), r.get(f"{ds}__{split}_std", math.nan)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_search(summary, path, dataset: str | None = None, split: str = "test") -> None:
+    """Accuracy (mean ± std over runs) against mean search seconds (log scale), one point per
+    strategy, for ``dataset`` (default: the first in the summary) and ``split`` (valid|test)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from knas.utils import atomic_path
+
+    if split not in ("valid", "test"):
+        raise ValueError(f"split={split!r}; allowed: valid, test")
+    datasets = [c[: -len("__valid_mean")] for c in summary.columns if c.endswith("__valid_mean")]
+    if not datasets:
+        raise ValueError("the summary has no accuracy columns (no oracle datasets)")
+    dataset = dataset or datasets[0]
+    if dataset not in datasets:
+        raise ValueError(f"dataset {dataset!r} not in the summary; allowed: {', '.join(datasets)}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for _, r in summary.iterrows():
+        x = max(float(r["search_seconds"]), 1e-3)
+        y, e = r[f"{dataset}__{split}_mean"], r[f"{dataset}__{split}_std"]
+        ax.errorbar([x], [y], yerr=[0 if math.isnan(e) else e], fmt="o", capsize=3, label=str(r["strategy"]))
+    ax.set_xscale("log")
+    ax.set_xlabel("search time (s, simulated + wall)")
+    ax.set_ylabel(f"{dataset} {split} accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    suffix = str(path).rsplit(".", 1)[-1] if "." in str(path) else "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=suffix, dpi=120)
+    plt.close(fig)
