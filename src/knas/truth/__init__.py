@@ -1,0 +1,186 @@
+"""Ground truth for the vision study: what each architecture scores once trained.
+
+Backends (config key ``truth.benchmark``; file or folder in ``truth.path``):
+
+- ``nb201``: NAS-Bench-201 ``.pth`` file via the official ``nas_201_api`` (:mod:`.api`);
+- ``nats_tss``: NATS-Bench topology benchmark via the official ``nats_bench`` (:mod:`.api`);
+- ``table``: a CSV/parquet table, e.g. a public export of NB201 (:mod:`.table`);
+- ``train``: our own ``history.json`` runs from :mod:`knas.train` (:mod:`.history`).
+
+Usage::
+
+    from knas.truth import load_oracle, truth_table
+    oracle = load_oracle("nb201", "NAS-Bench-201-v1_1-096897.pth")
+    oracle.query("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+                 "cifar10")  # {'valid_acc': ..., 'test_acc': ..., ...}
+    df = truth_table(oracle, archs, "cifar100")  # columns arch_id, arch, + STANDARD_KEYS
+
+Every backend answers the same :data:`STANDARD_KEYS`; which benchmark setting and evaluation set
+each key comes from is documented in :mod:`knas.truth.base` (e.g. for cifar10, ``valid_acc`` is
+``cifar10-valid`` x-valid and ``test_acc`` is ``cifar10`` ori-test, as in NB201's papers).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any, Iterable
+
+from .base import BENCHMARK_DATASETS, KIND_KEY, PATH_KEY, STANDARD_KEYS, Oracle, TruthError
+
+BENCHMARKS: tuple[str, ...] = ("nb201", "nats_tss", "table", "train")
+NATS_META = "meta.pickle.pbz2"
+
+__all__ = [
+    "BENCHMARKS", "BENCHMARK_DATASETS", "STANDARD_KEYS", "Oracle", "TruthError",
+    "check_benchmark_path", "load_oracle", "truth_table", "history_table", "add_cli",
+]
+
+
+def _bad_path(path: Any, kind: str, why: str) -> TruthError:
+    return TruthError(f"config key {PATH_KEY} = {str(path)!r} ({KIND_KEY} = {kind!r}): {why}")
+
+
+def _head(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def check_benchmark_path(kind: str, path: str | Path | None) -> Path | None:
+    """Cheap check (a stat and a few bytes) that ``path`` can hold a ``kind`` benchmark.
+
+    Meant for parse time (the Snakefile), so that a wrong ``truth.path`` stops the run before any
+    job. Returns the path (None for ``train`` without one). ``train`` histories are produced by
+    the workflow itself, so its path need not exist yet.
+    """
+    if kind not in BENCHMARKS:
+        raise TruthError(f"config key {KIND_KEY} = {kind!r} is unknown; allowed: {', '.join(BENCHMARKS)}")
+    if kind == "train":
+        return None if path in (None, "") else Path(path)
+    if path in (None, ""):
+        raise TruthError(f"config key {PATH_KEY} is required when {KIND_KEY} = {kind!r} (the benchmark file)")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise _bad_path(path, kind, "no such file or directory")
+    if kind == "nb201":
+        if not p.is_file():
+            raise _bad_path(path, kind, "must be the NAS-Bench-201 .pth file, not a directory")
+        head = _head(p, 4)
+        if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # torch zip or legacy pickle
+            raise _bad_path(path, kind, "not a torch .pth file (e.g. NAS-Bench-201-v1_1-096897.pth)")
+    elif kind == "nats_tss":
+        if p.is_dir():
+            if not (p / NATS_META).is_file():
+                raise _bad_path(path, kind, f"directory without {NATS_META} (expected e.g. NATS-tss-v1_0-3ffb9-simple)")
+        elif not _head(p, 3) == b"BZh":
+            raise _bad_path(path, kind, "not a NATS-Bench .pickle.pbz2 file (bz2) nor its -simple directory")
+    elif kind == "table":
+        if not p.is_file():
+            raise _bad_path(path, kind, "must be a .csv or .parquet file")
+        if p.suffix == ".parquet":
+            if _head(p, 4) != b"PAR1":
+                raise _bad_path(path, kind, "not a parquet file")
+        elif p.suffix == ".csv":
+            with open(p, newline="") as fh:
+                header = [c.strip().strip('"') for c in fh.readline().split(",")]
+            if not {"arch_str", "nb201_index"} & set(header):
+                raise _bad_path(path, kind, "the header has neither arch_str nor nb201_index")
+        else:
+            raise _bad_path(path, kind, f"unsupported table format {p.suffix!r}; use .csv or .parquet")
+    return p
+
+
+def _backend(kind: str) -> type[Oracle]:
+    if kind == "nb201":
+        from .api import NB201Oracle as cls
+    elif kind == "nats_tss":
+        from .api import NATSTopologyOracle as cls
+    elif kind == "table":
+        from .table import TableOracle as cls
+    else:
+        from .history import TrainOracle as cls
+    return cls
+
+
+def load_oracle(kind: str, path: str | Path | None = None, **kw: Any) -> Oracle:
+    """Open the ground truth of backend ``kind`` (``truth.benchmark``) at ``path`` (``truth.path``).
+
+    Options: ``nb201``: ``allow_pickle=False`` (full unpickling, for a trusted file the safe loader
+    refuses); ``nats_tss``: ``fast_mode=None`` (auto: lazy for a directory); ``train``:
+    ``histories=()`` (extra history files), ``dataset=None`` (dataset of runs that do not say).
+    """
+    p = check_benchmark_path(kind, path)
+    cls = _backend(kind)
+    allowed = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "path")]
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise TruthError(
+            f"unknown option(s) {', '.join(unknown)} for {KIND_KEY} = {kind!r}; allowed: {', '.join(allowed) or 'none'}"
+        )
+    return cls(p, **kw)
+
+
+def truth_table(oracle: Oracle, archs: Iterable[str], dataset: str):
+    """``pandas.DataFrame`` with ``arch_id`` (NB201 index), ``arch`` (canonical), the standard
+    keys and the backend's ``extra_keys`` (``train``: ``train_seconds``) of every architecture in
+    ``archs`` on ``dataset``, in the given order."""
+    import pandas as pd
+
+    from knas.nb201.space import index_of, validate
+
+    oracle.check_dataset(dataset)
+    rows = []
+    for a in archs:
+        arch = validate(a)
+        rows.append({"arch_id": index_of(arch), "arch": arch, **oracle.query(arch, dataset)})
+    keys = (*STANDARD_KEYS, *oracle.extra_keys)
+    df = pd.DataFrame(rows, columns=["arch_id", "arch", *keys])
+    return df.astype({"arch_id": "int64", **{k: "float64" for k in keys}})
+
+
+def history_table(histories, dataset: str | None = None):
+    """Standard table of ``history.json`` files (see :func:`knas.truth.history.history_table`)."""
+    from .history import history_table as _history_table
+
+    return _history_table(histories, dataset)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``knas truth`` (ground-truth table of the study's architectures)."""
+    p = subparsers.add_parser(
+        "truth",
+        help="ground-truth table (accuracies, times) of a list of architectures",
+        description="Query a benchmark (or our own training runs) for every architecture of a table "
+        "with an 'arch' column; write arch_id, arch and the standard keys.",
+    )
+    p.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="ground-truth backend (truth.benchmark)")
+    p.add_argument("--path", default=None, help="benchmark file/folder (truth.path); train: folder of history.json")
+    p.add_argument("--archs", required=True, help="table (.csv/.parquet) with an 'arch' column, e.g. archs.csv")
+    p.add_argument("--dataset", required=True, help=f"one of {', '.join(BENCHMARK_DATASETS)} (train: also digits)")
+    p.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    p.add_argument("--histories", nargs="*", default=[], help="train: history.json files")
+    p.add_argument("--allow-pickle", action="store_true", help="nb201: unpickle the .pth fully (trusted file only)")
+    p.set_defaults(func=cmd_truth)
+    return p
+
+
+def cmd_truth(args: argparse.Namespace) -> int:
+    """Entry point of ``knas truth``."""
+    from knas.utils import read_table, write_table
+
+    kw: dict[str, Any] = {}
+    if args.benchmark == "nb201" and args.allow_pickle:
+        kw["allow_pickle"] = True
+    if args.benchmark == "train":
+        kw.update(histories=args.histories, dataset=args.dataset)
+    oracle = load_oracle(args.benchmark, args.path, **kw)
+    archs = read_table(args.archs)
+    if "arch" not in archs.columns:
+        raise TruthError(f"--archs {args.archs!r} has no 'arch' column (columns: {', '.join(archs.columns)})")
+    table = truth_table(oracle, archs["arch"].tolist(), args.dataset)
+    write_table(args.out, table)
+    print(f"{len(table)} architectures -> {args.out}")
+    return 0
