@@ -1,4 +1,6 @@
 # knas: training-free NAS studies. This file is a table of contents; see workflow/rules/.
+# Stages: data -> sample -> score (per proxy, sharded) -> truth -> correlate -> select
+#         -> train top-k -> report.
 import os
 
 from snakemake.utils import min_version
@@ -10,10 +12,17 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sample.smk"
+include: "workflow/rules/score.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/truth.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/search.smk"
 
 
 rule all:

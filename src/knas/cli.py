@@ -75,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".csv or .parquet")
     p.set_defaults(func=_sample)
 
-    from knas import train
+    from knas import pipeline, scoring, search, train, truth
 
     train.add_cli(sub)
+    scoring.add_cli(sub)
+    truth.add_cli(sub)
+    pipeline.add_cli(sub)
+    search.add_cli(sub)
 
     p = sub.add_parser("train-summary", help="final metrics of trained architectures -> table")
     p.add_argument("histories", nargs="+", help="history.json files written by `knas train`")

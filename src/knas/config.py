@@ -14,6 +14,27 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the key."""
 
 
+class MissingInputError(ConfigError):
+    """A file the study needs (raw data, benchmark) is not there yet.
+
+    The Snakefile lets a dry run (``snakemake -n``) plan the study anyway, with a warning,
+    so paper-scale configs can be planned on a machine without the data; a real run stops."""
+
+
+def is_dry_run(argv) -> bool:
+    """Whether a snakemake command line asks for a dry run (``-n``, ``--dry-run``, ``-pn``, ...).
+
+    Snakemake decides dry-run-ness only after parsing the Snakefile, so the Snakefile reads it
+    from the command line to let ``snakemake -n`` plan a study whose inputs are not here yet.
+    """
+    for arg in argv[1:]:
+        if arg in ("--dry-run", "--dryrun", "--dry_run"):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and arg[1:].isalpha() and "n" in arg[1:]:
+            return True
+    return False
+
+
 def _check_archs(archs, key: str) -> None:
     from knas.nb201.space import validate
 
@@ -47,6 +68,39 @@ def check_config(config: dict[str, Any]) -> None:
         if not lines:
             raise ConfigError(f"config key sample.file: {sample['file']!r} lists no architecture")
         _check_archs(lines, f"sample.file ({sample['file']}) line")
+    truth = config.get("truth", {})
+    from knas.truth import check_benchmark_path
+
+    if truth.get("benchmark", "train") != "train":
+        if truth.get("path") and not os.path.exists(os.path.expanduser(truth["path"])):
+            raise MissingInputError(
+                f"config key truth.path = {truth['path']!r}: no such file or directory (the "
+                f"{truth['benchmark']} benchmark; see README, 'Ground truth', for where to get it)"
+            )
+        try:
+            check_benchmark_path(truth["benchmark"], truth.get("path"))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    scoring = config.get("scoring", {})
+    unknown = set(scoring.get("options", {})) - set(scoring.get("proxies", []))
+    if unknown:
+        raise ConfigError(f"config key scoring.options names proxies not in scoring.proxies: {sorted(unknown)}")
+    from knas import proxies as P
+
+    for name, opts in scoring.get("options", {}).items():
+        allowed = P.get(name).defaults
+        bad = set(opts or {}) - set(allowed)
+        if bad:
+            raise ConfigError(f"config key scoring.options.{name}: unknown option(s) {sorted(bad)}; "
+                              f"allowed: {sorted(allowed) or 'none'}")
+    sel = config.get("select", {}).get("proxy", "mgm")
+    scored = set(scoring.get("proxies", []))
+    comps = P.COMBINED[sel].components if sel in P.COMBINED else (sel,)
+    if not set(comps) <= scored:
+        raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
+    if config.get("search", {}).get("runs") and truth.get("benchmark", "train") == "train":
+        raise ConfigError("config key search.runs needs a benchmark as oracle: set truth.benchmark to "
+                          "table, nb201 or nats_tss (strategies query architectures nobody trained)")
     data = config.get("data", {})
     _check_file(data.get("split_file"), "data.split_file")
     dataset = data.get("dataset", "digits")
@@ -59,14 +113,9 @@ def check_config(config: dict[str, Any]) -> None:
         for f in missing:
             url = url_of(dataset, f)
             hints.append(f"{f}" + (f" (from {url})" if url else ""))
-        raise ConfigError(
+        raise MissingInputError(
             f"config key data.dataset = {dataset!r}: missing raw file(s) in data.root = {where!r}: "
             + ", ".join(hints)
             + (" — set data.download: true or put them there by hand" if any(url_of(dataset, f) for f in missing) else
                " — these need a manual download; put them there by hand")
         )
-    n = sample.get("n", 0)
-    n_archs = config.get("train", {}).get("n_archs", 0)
-    n_studied = len(sample.get("archs", [])) or (15625 if n == "all" else n)
-    if not sample.get("file") and isinstance(n_studied, int) and n_archs > n_studied:
-        raise ConfigError(f"config key train.n_archs = {n_archs} exceeds the {n_studied} architectures studied")

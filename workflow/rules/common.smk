@@ -13,9 +13,15 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH='{SRC}'${{{{PYTHONPATH:+:$PY
 
 validate(config, "../schemas/config.schema.yaml")
 
-from knas.config import check_config  # noqa: E402
+from knas.config import MissingInputError, check_config, is_dry_run  # noqa: E402
 
-check_config(config)
+try:
+    check_config(config)
+except MissingInputError as err:
+    if not is_dry_run(sys.argv):
+        raise
+    # a dry run may plan a study whose data or benchmark is not on this machine yet
+    print(f"WARNING (dry run only; a real run stops here): {err}", file=sys.stderr)
 
 STUDY = config["study"]
 RESULTS = f"results/{STUDY}"
@@ -52,11 +58,6 @@ def study_archs():
 ARCHS = study_archs()
 
 
-def trained_arch_ids(wildcards=None):
-    """NB201 indices of the architectures to train: the first train.n_archs of the sample."""
-    return ARCHS["arch_id"].tolist()[: config["train"]["n_archs"]]
-
-
 def arch_of_id(wildcards):
     """The NB201 arch string of the ``arch_id`` wildcard (its benchmark index)."""
     from knas.nb201 import arch_of
@@ -64,12 +65,94 @@ def arch_of_id(wildcards):
     return arch_of(int(wildcards.arch_id))
 
 
-def train_histories(wildcards=None):
-    return [f"{RESULTS}/train/{i}/history.json" for i in trained_arch_ids()]
+def epochs_of_phase(wildcards):
+    return config["truth"]["epochs"] if wildcards.phase == "truth" else config["train"]["epochs"]
+
+
+def proxy_options(wildcards):
+    """JSON options of one proxy (scoring.options), for the score job's --options."""
+    import json
+
+    opts = config["scoring"]["options"].get(wildcards.proxy)
+    return json.dumps({wildcards.proxy: opts}) if opts else "{}"
+
+
+def score_shards():
+    n = config["scoring"]["shards"]
+    return [
+        f"{RESULTS}/scores/{p}/shard{i}.parquet"
+        for p in config["scoring"]["proxies"]
+        for i in range(n)
+    ]
+
+
+def scores_table():
+    return f"{RESULTS}/scores.parquet"
+
+
+def truth_table():
+    return f"{RESULTS}/truth.parquet"
+
+
+def truth_dataset():
+    return config["truth"]["dataset"] or DATASET
+
+
+def truth_histories():
+    """benchmark: train -> every sampled architecture is trained (phase truth)."""
+    if config["truth"]["benchmark"] != "train":
+        return []
+    return [f"{RESULTS}/train/truth/{i}/history.json" for i in ARCHS["arch_id"]]
+
+
+def topk_histories(wildcards):
+    """Training histories of the union of all KNAS top-k sets (known after `select`)."""
+    import pandas as pd
+
+    sel = pd.read_csv(checkpoints.select.get().output[0])
+    ids = sorted(set(sel.loc[sel["method"].str.startswith("knas_k"), "arch_id"]))
+    return [f"{RESULTS}/train/topk/{i}/history.json" for i in ids]
+
+
+def study_config_json(wildcards):
+    """The config keys the report prints, as a JSON string (single-quoted in the shell)."""
+    import json
+
+    keys = ("study", "data", "space", "scoring", "truth", "train", "select")
+    return json.dumps({k: config[k] for k in keys})
+
+
+def search_strategy(wildcards):
+    return config["search"]["runs"][wildcards.run]["strategy"]
+
+
+def search_args(wildcards):
+    """--param key=value for each configured strategy parameter."""
+    import json
+
+    params = config["search"]["runs"][wildcards.run].get("params", {})
+    return " ".join(f"--param '{k}={json.dumps(v)}'" for k, v in params.items())
+
+
+def search_repeats(wildcards):
+    return config["search"]["runs"][wildcards.run].get("repeats", config["search"]["repeats"])
+
+
+def search_cache(wildcards):
+    """On-demand scores of one search run (outside Snakemake's outputs: a cache, reused by reruns)."""
+    return f"{RESULTS}/search/cache/{wildcards.run}.parquet"
+
+
+def search_dataset():
+    return config["search"]["dataset"] or truth_dataset()
 
 
 def final_targets():
-    targets = [sampled_archs_table()]
-    if config["train"]["n_archs"] > 0:
-        targets.append(f"{RESULTS}/train_summary.csv")
-    return targets
+    search = [f"{RESULTS}/search/summary.csv"] if config["search"]["runs"] else []
+    return search + [
+        sampled_archs_table(),
+        scores_table(),
+        truth_table(),
+        f"{RESULTS}/correlation/correlations.csv",
+        f"{RESULTS}/report/report.md",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .oracle import BENCHMARK_DATASETS, TRUTH_KINDS
 
@@ -46,15 +47,31 @@ def cmd_search(args: argparse.Namespace) -> None:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     cache = None
-    if args.scores:
+    tables = [read_table(t) for t in (args.scores, args.score_cache) if t and Path(t).exists()]
+    compute = None
+    if args.data:  # architectures outside the score table are scored on demand, then cached
+        from knas.data import load_prepared
+        from knas.scoring import ScoringConfig
+
+        from .cache import scoring_callback
+
+        cfg = ScoringConfig(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
+                            init_seed=args.init_seed, device=args.device)
+        compute = scoring_callback(load_prepared(args.data), cfg)
+    if tables or compute:
+        import pandas as pd
+
         directions = dict(parse_direction(d) for d in args.direction or [])
-        cache = ProxyCache(read_table(args.scores), canonical=space.validate, higher_is_better=directions)
+        table = pd.concat(tables, ignore_index=True).drop_duplicates("arch", keep="first") if tables else None
+        cache = ProxyCache(table, compute, canonical=space.validate, higher_is_better=directions)
     oracle = load_truth_oracle(args.truth_kind, args.truth, args.dataset)
     runs = run_repeats(
         args.strategy, space, oracle, cache, repeats=args.repeats, seed=args.seed, label=args.label,
         eval_datasets=args.eval_datasets, **params,
     )
     write_table(args.out, runs)
+    if args.score_cache and cache is not None:
+        write_table(args.score_cache, cache.to_frame())
     print(f"[knas search] {args.strategy}: {len(runs)} runs -> {args.out}; "
           f"mean {args.dataset} test acc {runs['test_acc'].mean():.2f}, "
           f"mean search time {runs['search_seconds'].mean():.1f} s", file=sys.stderr)
@@ -107,6 +124,16 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-scored", type=int, default=None, help="budget: architectures scored per run")
     p.add_argument("--max-seconds", type=float, default=None, help="budget: simulated seconds per run")
     p.add_argument("--max-wall-seconds", type=float, default=None, help="budget: real seconds per run")
+    p.add_argument("--data", default=None, help="prepared dataset: score architectures missing from the "
+                   "score table on demand (knas.scoring; same settings as the study's score stage)")
+    p.add_argument("--score-cache", default=None, help="table of on-demand scores, read first and rewritten "
+                   "at the end, so reruns with new seeds score nothing again")
+    p.add_argument("--C", type=int, default=16)
+    p.add_argument("--N", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="runs table (.parquet or .csv)")
     p.set_defaults(func=cmd_search)
 

@@ -1,0 +1,214 @@
+"""Proxy throughput and peak memory: knas proxies vs the official code paths.
+
+For every registered proxy, on the NB201 network (default C=16, N=5, 10 classes) with a batch of
+random 32x32 images, this prints seconds per architecture for our implementation and for the
+official-style reference (``tests/reference/official_*.py``: faithful transcriptions of the
+papers' released code, including its per-sample loops), the speed-up, whether the two values
+agree (rtol 1e-4), and the peak memory of each measurement. Each measurement runs in a fresh
+subprocess, so peak RSS is per proxy (on CUDA: peak allocated GPU memory).
+
+Also timed: proxies that share passes scored together through one Context
+(``ntk_cond+ntk_mse``, ``knas_code+grad_corr+grad_value+gt_kernel``, ``grad_norm+snip+plain``)
+against the sum of their official times, and all proxies of one architecture together.
+
+    python benchmarks/proxies.py                 # 3 architectures, CPU
+    python benchmarks/proxies.py --archs 5 --device cuda --markdown
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+
+OFFICIAL = {  # proxy -> (reference module, function)
+    "mgm": ("official_knas", "official_mgm"),
+    "knas_code": ("official_knas", "official_knas_code"),
+    "grad_corr": ("gtnas_slow", "official_grad_corr"),
+    "grad_value": ("gtnas_slow", "official_grad_value"),
+    "gt_kernel": ("gtnas_slow", "official_gt_kernel"),
+    "naswot": ("official_naswot", "official_naswot"),
+    "ntk_cond": ("official_tenas", "official_ntk_cond"),
+    "ntk_mse": ("official_tenas", "official_ntk_mse"),
+    "linear_regions": ("official_tenas", "official_linear_regions"),
+    "grad_norm": ("official_zero_cost", "official_grad_norm"),
+    "snip": ("official_zero_cost", "official_snip"),
+    "grasp": ("official_zero_cost", "official_grasp"),
+    "fisher": ("official_zero_cost", "official_fisher"),
+    "plain": ("official_zero_cost", "official_plain"),
+    "jacob_cov": ("official_zero_cost", "official_jacob_cov"),
+    "synflow": ("official_zero_cost", "official_synflow"),
+    "synflow_bn": ("official_zero_cost", "official_synflow_bn"),
+    "l2_norm": ("official_zero_cost", "official_l2_norm"),
+    "params": ("official_zero_cost", "official_params"),
+}
+GROUPS = {
+    "ntk_cond+ntk_mse": ["ntk_cond", "ntk_mse"],
+    "knas_code+gt(3)": ["knas_code", "grad_corr", "grad_value", "gt_kernel"],
+    "grad_norm+snip+plain": ["grad_norm", "snip", "plain"],
+}
+ARCHS = [  # a conv-heavy cell, a mixed cell, a light cell (benchmark indices 13451, 2127, 11745)
+    "|nor_conv_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|",
+    "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_1x1~0|nor_conv_1x1~1|skip_connect~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+]
+
+
+def _setup(args, arch):
+    import torch
+
+    from knas.nb201 import build_network
+    from knas.proxies import ProxyBatch
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, args.classes, (args.batch,), generator=g).to(device)
+    xv = torch.randn(args.batch, 3, 32, 32, generator=g).to(device)
+    yv = torch.randint(0, args.classes, (args.batch,), generator=g).to(device)
+    net = build_network(arch, C=args.C, N=args.N, num_classes=args.classes, seed=0).to(device)
+    return net, ProxyBatch(x, y, args.classes, xv, yv)
+
+
+def _peak(device) -> float:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+
+
+def _child(kind, names, args, arch, q):
+    """Run in a fresh process: time `names` (ours, one Context) or one official reference."""
+    try:
+        import torch
+
+        net, batch = _setup(args, arch)
+        base = _peak(args.device)
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        from knas import proxies as P
+
+        t0 = time.perf_counter()
+        if kind == "ours":
+            ctx = P.Context(net, batch)
+            values = [P.compute(n, net, batch, ctx).value for n in names]
+        else:
+            mod, fn = OFFICIAL[names[0]]
+            f = getattr(importlib.import_module(f"reference.{mod}"), fn)
+            if names[0] == "ntk_mse":
+                v = f(net, batch.x, batch.y, batch.x_val, batch.y_val, num_classes=batch.num_classes)
+            elif names[0] == "linear_regions":
+                v = f(net, batch.x, batch.y, num_classes=batch.num_classes)
+            else:
+                v = f(net, batch.x, batch.y)
+            values = [float(v)]
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        peak = _peak(args.device)
+        q.put({"seconds": dt, "values": values, "peak_mib": peak, "base_mib": base})
+    except Exception as err:  # report, never hang the parent
+        q.put({"error": f"{type(err).__name__}: {err}"})
+
+
+def measure(kind, names, args, arch):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(kind, names, args, arch, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def close(a, b) -> bool:
+    if math.isnan(a) and math.isnan(b):
+        return True
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-12)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=3, help="architectures to average over (max 5)")
+    ap.add_argument("--C", type=int, default=16)
+    ap.add_argument("--N", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--proxies", nargs="*", default=None, help="subset of proxies")
+    ap.add_argument("--no-official", action="store_true", help="time knas only")
+    ap.add_argument("--markdown", action="store_true", help="print a README-ready table")
+    ap.add_argument("--json", default=None, help="also write the rows as JSON here")
+    args = ap.parse_args(argv)
+
+    from knas import proxies as P
+
+    names = args.proxies or P.names()
+    archs = ARCHS[: args.archs]
+    rows = []
+    jobs = [(n, [n]) for n in names] + [(g, m) for g, m in GROUPS.items() if set(m) <= set(names)]
+    jobs.append(("ALL proxies", names))
+    for label, members in jobs:
+        ours, off, agree, peak_o, peak_f = [], [], True, 0.0, 0.0
+        for arch in archs:
+            r = measure("ours", members, args, arch)
+            if "error" in r:
+                print(f"{label}: ours failed: {r['error']}", file=sys.stderr)
+                break
+            ours.append(r["seconds"])
+            peak_o = max(peak_o, r["peak_mib"])
+            if args.no_official or label == "ALL proxies":
+                continue
+            ref = [measure("official", [m], args, arch) for m in members if m in OFFICIAL]
+            if len(ref) != len(members) or any("error" in x for x in ref):
+                continue
+            off.append(sum(x["seconds"] for x in ref))
+            peak_f = max(peak_f, max(x["peak_mib"] for x in ref))
+            agree &= all(close(a, x["values"][0]) for a, x in zip(r["values"], ref))
+        if not ours:
+            continue
+        o = sum(ours) / len(ours)
+        f = sum(off) / len(off) if off else float("nan")
+        rows.append({"proxy": label, "knas_s": o, "official_s": f, "speedup": f / o,
+                     "equal": agree if off else None, "knas_peak_mib": peak_o,
+                     "official_peak_mib": peak_f if off else float("nan")})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    import torch
+
+    head = (f"device={args.device} threads={args.threads} torch={torch.__version__} "
+            f"C={args.C} N={args.N} batch={args.batch} archs={len(archs)}")
+    if args.markdown:
+        print(f"\n{head}\n")
+        print("| proxy | knas s/arch | official s/arch | speed-up | equal (rtol 1e-4) | peak MiB knas / official |")
+        print("|---|---:|---:|---:|:---:|---:|")
+        for r in rows:
+            eq = "" if r["equal"] is None else ("yes" if r["equal"] else "NO")
+            print(f"| {r['proxy']} | {r['knas_s']:.3f} | {r['official_s']:.3f} | {r['speedup']:.2f}x | {eq} | "
+                  f"{r['knas_peak_mib']:.0f} / {r['official_peak_mib']:.0f} |")
+    else:
+        print(head)
+        print(f"{'proxy':24s} {'knas s':>9s} {'official s':>11s} {'speedup':>8s} {'equal':>6s} {'peak MiB':>9s}")
+        for r in rows:
+            print(f"{r['proxy']:24s} {r['knas_s']:9.3f} {r['official_s']:11.3f} {r['speedup']:7.2f}x "
+                  f"{str(r['equal']):>6s} {r['knas_peak_mib']:9.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"setup": head, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

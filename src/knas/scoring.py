@@ -1,0 +1,189 @@
+"""Score many architectures with many proxies: the ``knas score`` entry point.
+
+For each architecture the network is built under ``init_seed`` (the same seed for every
+architecture, so a score does not depend on the order or the shard it is computed in), moved to
+the device, and every requested proxy is computed on the SAME fixed batch through one
+:class:`knas.proxies.Context`, so proxies that need the same pass (per-example gradients, the NTK
+Jacobian, hooked activations) share it. The first proxy that needs a shared pass pays for it in
+its ``__seconds`` column.
+
+Output: one row per architecture — ``arch_id``, ``arch``, then for each proxy ``<proxy>``
+(value), ``<proxy>__flag`` (None, ``"nan"``, ``"sentinel"``, ``"degenerate"``) and
+``<proxy>__seconds``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from knas import proxies as P
+from knas.nb201 import build_network, index_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How architectures are scored (all proxies share one batch and one initialisation seed)."""
+
+    C: int = 16  # NB201 channels of the first stage
+    N: int = 5  # cells per stage
+    batch_size: int = 64  # images in the scoring batch (zero-cost / TEG use 64)
+    batch_seed: int = 0  # which images (same for every architecture)
+    split: str = "train"  # split the scoring batch is drawn from
+    val_split: str = "valid"  # split of the second batch (ntk_mse)
+    augment: bool = False  # train augmentation on the scoring batch
+    init_seed: int = 0  # torch seed before building each network
+    device: str = "auto"
+    options: dict = field(default_factory=dict)  # per-proxy options, e.g. {"mgm": {"n": 50}}
+
+
+def make_batch(data, cfg: ScoringConfig, device: torch.device, need_val: bool) -> P.ProxyBatch:
+    from knas.data import sample_batch
+
+    x, y = sample_batch(data, cfg.split, cfg.batch_size, cfg.batch_seed, augment=cfg.augment, device=device)
+    xv = yv = None
+    if need_val:
+        xv, yv = sample_batch(data, cfg.val_split, cfg.batch_size, cfg.batch_seed + 1, device=device)
+    return P.ProxyBatch(x, y, data.num_classes, xv, yv)
+
+
+def shard_slice(n: int, shard: int, num_shards: int) -> slice:
+    """Contiguous slice of ``range(n)`` for shard ``shard`` of ``num_shards`` (0-based)."""
+    if not (isinstance(num_shards, int) and num_shards >= 1 and 0 <= shard < num_shards):
+        raise ValueError(f"shard {shard}/{num_shards}: need 0 <= shard < num_shards")
+    return slice(n * shard // num_shards, n * (shard + 1) // num_shards)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)``."""
+    try:
+        i, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+    shard_slice(0, i, n)
+    return i, n
+
+
+def score_architectures(
+    archs: Sequence[str],
+    proxy_names: Sequence[str],
+    data,
+    cfg: ScoringConfig = ScoringConfig(),
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Score ``archs`` with ``proxy_names`` on a fixed batch of ``data`` (a PreparedData)."""
+    from knas.utils import get_device
+
+    specs = [P.get(name) for name in proxy_names]  # unknown names fail here, before any work
+    unknown = set(cfg.options) - set(proxy_names)
+    if unknown:
+        raise ValueError(f"options given for proxies not being scored: {sorted(unknown)}")
+    device = get_device(cfg.device)
+    batch = make_batch(data, cfg, device, need_val=any(s.name == "ntk_mse" for s in specs))
+    if progress is None:
+        progress = sys.stderr.isatty()
+    rows = []
+    t_start = time.perf_counter()
+    for i, arch in enumerate(archs):
+        net = build_network(arch, C=cfg.C, N=cfg.N, num_classes=data.num_classes, seed=cfg.init_seed).to(device)
+        if i == 0:
+            P.check_batch(net, batch)
+        ctx = P.Context(net, batch, seed=cfg.init_seed)
+        row = {"arch_id": index_of(arch), "arch": arch}
+        for spec in specs:
+            t0 = time.perf_counter()
+            res = P.compute(spec.name, net, batch, ctx, **cfg.options.get(spec.name, {}))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            row[spec.name] = res.value
+            row[f"{spec.name}__flag"] = res.flag
+            row[f"{spec.name}__seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        done = i + 1
+        if progress or done == len(archs) or done % max(1, len(archs) // 10) == 0:
+            el = time.perf_counter() - t_start
+            print(f"[knas score] {done}/{len(archs)} architectures, {el:.1f} s, "
+                  f"{el / done:.2f} s/arch", file=sys.stderr, flush=True)
+    table = pd.DataFrame(rows)
+    for spec in specs:  # a column of flags that are all None is still an object column
+        table[f"{spec.name}__flag"] = table[f"{spec.name}__flag"].astype(object)
+    return table
+
+
+def merge_score_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Merge per-(proxy, shard) tables into one wide table, one row per architecture.
+
+    Shards of the same proxy are stacked; different proxies are joined on ``arch_id``.
+    """
+    by_cols: dict[tuple, list[pd.DataFrame]] = {}
+    for t in tables:
+        by_cols.setdefault(tuple(t.columns), []).append(t)
+    merged = None
+    for parts in by_cols.values():
+        stacked = pd.concat(parts, ignore_index=True)
+        if stacked["arch_id"].duplicated().any():
+            dup = stacked.loc[stacked["arch_id"].duplicated(), "arch_id"].tolist()[:5]
+            raise ValueError(f"architectures scored twice for the same proxies: {dup}")
+        merged = stacked if merged is None else merged.merge(stacked, on=["arch_id", "arch"], how="outer")
+    if merged is None:
+        raise ValueError("no score tables to merge")
+    return merged.sort_values("arch_id", kind="stable").reset_index(drop=True)
+
+
+def _cmd_score(args) -> None:
+    import json
+
+    from knas.data import load_prepared
+    from knas.utils import read_table, write_table
+
+    archs = read_table(args.archs)["arch"].tolist()
+    if args.shard:
+        i, n = parse_shard(args.shard)
+        archs = archs[shard_slice(len(archs), i, n)]
+    cfg = ScoringConfig(
+        C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
+        augment=args.augment, init_seed=args.init_seed, device=args.device,
+        options=json.loads(args.options) if args.options else {},
+    )
+    table = score_architectures(archs, args.proxy, load_prepared(args.data), cfg, progress=args.progress)
+    write_table(args.out, table)
+
+
+def _cmd_merge(args) -> None:
+    from knas.utils import read_table, write_table
+
+    write_table(args.out, merge_score_tables([read_table(p) for p in args.tables]))
+
+
+def add_cli(subparsers) -> None:
+    import argparse
+
+    d = ScoringConfig()
+    p = subparsers.add_parser("score", help="score architectures with training-free proxies")
+    p.add_argument("--proxy", action="append", required=True, help="proxy name (repeatable)")
+    p.add_argument("--archs", required=True, help="table with an 'arch' column (knas sample output)")
+    p.add_argument("--data", required=True, help="prepared dataset (.npz)")
+    p.add_argument("--out", required=True, help=".parquet or .csv")
+    p.add_argument("--shard", default=None, help="i/n: score only the i-th of n contiguous slices")
+    p.add_argument("--C", type=int, default=d.C)
+    p.add_argument("--N", type=int, default=d.N)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-seed", type=int, default=d.batch_seed)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--init-seed", type=int, default=d.init_seed)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--options", default=None, help='JSON per-proxy options, e.g. \'{"mgm": {"n": 50}}\'')
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=_cmd_score)
+
+    p = subparsers.add_parser("merge-scores", help="merge per-proxy/per-shard score tables")
+    p.add_argument("tables", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_merge)
