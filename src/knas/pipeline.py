@@ -67,7 +67,9 @@ def correlate(scores_path, truth_path, out_dir, *, bootstrap=1000, repeats=50, r
     truth = read_table(truth_path)
     dirs = directions(scores)
     proxies = analysis.proxy_columns(scores)
-    corr = analysis.correlations(scores, truth, proxies, None, n_boot=bootstrap, seed=seed, directions=dirs)
+    metrics = [m for m in analysis.DEFAULT_METRICS
+               if m in truth and pd.to_numeric(truth[m], errors="coerce").notna().any()]
+    corr = analysis.correlations(scores, truth, proxies, metrics, n_boot=bootstrap, seed=seed, directions=dirs)
     write_table(out / "correlations.csv", corr)
     metric = primary_metric(truth, benchmark)
     n_known = int(pd.to_numeric(truth[metric], errors="coerce").notna().sum())
