@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     truth.add_cli(sub)
     pipeline.add_cli(sub)
     search.add_cli(sub)
+    from knas.text import cli as text_cli
+
+    text_cli.add_cli(sub)
 
     p = sub.add_parser("train-summary", help="final metrics of trained architectures -> table")
     p.add_argument("histories", nargs="+", help="history.json files written by `knas train`")

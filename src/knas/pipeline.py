@@ -221,7 +221,7 @@ def proxy_table(scores: pd.DataFrame, corr: pd.DataFrame, metric: str) -> pd.Dat
 
 
 def report(scores_path, truth_path, corr_dir, selection_path, histories: Sequence[str], out_dir, *,
-           config: dict) -> None:
+           config: dict, text_report: str | None = None, search_summary: str | None = None) -> None:
     """``report.md``, ``methods.csv``, ``proxies.csv`` and the search-time figure."""
     out = Path(out_dir)
     scores = with_combined(read_table(scores_path))
@@ -279,6 +279,11 @@ def report(scores_path, truth_path, corr_dir, selection_path, histories: Sequenc
               f"![](../correlation/figures/heatmap.png)", ""]
     for p in analysis.proxy_columns(scores):
         lines.append(f"![](../correlation/figures/scatter_{p}.png)")
+    if search_summary:
+        lines += ["", "## Search strategies (NASWOT Table 2)", "", Path(search_summary).read_text(),
+                  "![](../search/accuracy_vs_search_time.png)", ""]
+    if text_report:
+        lines += ["", Path(text_report).read_text()]
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
@@ -307,6 +312,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=lambda a: select(a.scores, a.archs, a.out, proxy=a.proxy, ks=a.k, naswot_n=a.naswot_n,
                                          random_seeds=a.random_seeds, seed=a.seed))
+    _add_text_report_cli(subparsers)
     p = subparsers.add_parser("report", help="report.md and tables of a study")
     p.add_argument("--scores", required=True)
     p.add_argument("--truth", required=True)
@@ -315,5 +321,50 @@ def add_cli(subparsers) -> None:
     p.add_argument("--histories", nargs="*", default=[])
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--text-report", default=None, help="text study section to append")
+    p.add_argument("--search-summary", default=None, help="search strategies table (Markdown) to append")
     p.set_defaults(func=lambda a: report(a.scores, a.truth, a.correlation_dir, a.selection, a.histories,
-                                         a.out_dir, config=json.loads(a.config)))
+                                         a.out_dir, config=json.loads(a.config), text_report=a.text_report,
+                                         search_summary=a.search_summary))
+
+
+def text_report(summary_path, scores_path, runs: Sequence[str], out_path) -> None:
+    """KNAS Table 2 for the text study: dev accuracy (mean, std) of the baseline and the best
+    candidate found, and the search time (MGM scoring of every candidate + fine-tuning the top-k)."""
+    summary = read_table(summary_path)
+    scores = read_table(scores_path)
+    seconds = {}
+    for p in runs:
+        r = _history(p)
+        seconds[r["candidate"]] = seconds.get(r["candidate"], 0.0) + sum(h["seconds"] for h in r["history"])
+    base = summary[summary["candidate"] == "identity"]
+    cands = summary[summary["candidate"] != "identity"]
+    best = cands.sort_values(["dev_acc_mean_pct", "rank"], ascending=[False, True]).iloc[0]
+    search_s = float(scores["seconds"].sum()) + sum(v for k, v in seconds.items() if k != "identity")
+    table = pd.DataFrame([
+        {"model": "baseline (unmodified)", "candidate": "identity",
+         "dev_acc_mean": float(base["dev_acc_mean_pct"].iloc[0]) if len(base) else float("nan"),
+         "dev_acc_std": float(base["dev_acc_std_pct"].iloc[0]) if len(base) else float("nan"),
+         "runs": int(base["n_runs"].iloc[0]) if len(base) else 0, "search_seconds": float("nan")},
+        {"model": f"best of top-{len(cands)} by MGM", "candidate": best["candidate"],
+         "dev_acc_mean": float(best["dev_acc_mean_pct"]), "dev_acc_std": float(best["dev_acc_std_pct"]),
+         "runs": int(best["n_runs"]), "search_seconds": search_s},
+    ])
+    task = summary["task"].iloc[0]
+    smoke = bool(summary["smoke"].any())
+    lines = [f"## Text study: {task} (KNAS Table 2)", ""]
+    if smoke:
+        lines += ["> **Smoke configuration**: a tiny random-weight RoBERTa and a generated sentence-pair "
+                  "task; the numbers show the pipeline works, not GLUE results.", ""]
+    lines += [_md_table(table), "", "Every fine-tuned candidate:", "", _md_table(summary.drop(columns=["smoke"])), ""]
+    with atomic_path(out_path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _add_text_report_cli(subparsers) -> None:
+    p = subparsers.add_parser("text-report", help="text study: KNAS Table-2-like Markdown section")
+    p.add_argument("runs", nargs="+", help="fine-tuning result JSONs")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--scores", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=lambda a: text_report(a.summary, a.scores, a.runs, a.out))

@@ -64,6 +64,7 @@ rule report:
         repeated=rules.correlate.output.repeated,
         selection=f"{RESULTS}/selection.csv",
         histories=topk_histories,
+        extra=report_extras(),
     output:
         md=f"{RESULTS}/report/report.md",
         methods=report(
@@ -86,7 +87,9 @@ rule report:
         corr_dir=subpath(input.corr, parent=True),
         out=subpath(output.md, parent=True),
         config=study_config_json,
+        extra=report_extra_args(),
     shell:
         "python -m knas report --scores {input.scores} --truth {input.truth}"
         " --correlation-dir {params.corr_dir} --selection {input.selection}"
-        " --histories {input.histories} --config '{params.config}' --out-dir {params.out} > {log} 2>&1"
+        " --histories {input.histories} --config '{params.config}' {params.extra}"
+        " --out-dir {params.out} > {log} 2>&1"

@@ -147,9 +147,47 @@ def search_dataset():
     return config["search"]["dataset"] or truth_dataset()
 
 
+TEXT = f"{RESULTS}/text/{config['text']['task']}"
+
+
+def text_candidate_args(wildcards):
+    """baseline -> the unmodified wiring; rankN -> the N-th best candidate by MGM."""
+    if wildcards.which == "baseline":
+        return "--candidate identity"
+    return f"--rank {wildcards.which[len('rank'):]} --scores {TEXT}/scores.csv"
+
+
+def text_runs():
+    t = config["text"]
+    which = ["baseline"] + [f"rank{r}" for r in range(1, t["topk"] + 1)]
+    return [f"{TEXT}/finetune/{w}/seed{s}.json" for w in which for s in range(t["seeds"])]
+
+
+def report_extras():
+    """Optional sections of report.md: the search strategies and the text study."""
+    extras = []
+    if config["search"]["runs"]:
+        extras.append(f"{RESULTS}/search/summary.md")
+    if config["text"]["enabled"]:
+        extras.append(f"{TEXT}/report.md")
+    return extras
+
+
+def report_extra_args():
+    args = []
+    if config["search"]["runs"]:
+        args.append(f"--search-summary {RESULTS}/search/summary.md")
+    if config["text"]["enabled"]:
+        args.append(f"--text-report {TEXT}/report.md")
+    return " ".join(args)
+
+
 def final_targets():
     search = [f"{RESULTS}/search/summary.csv"] if config["search"]["runs"] else []
-    return search + [
+    text = [f"{TEXT}/report.md"] if config["text"]["enabled"] else []
+    if not config["vision"]:
+        return text
+    return search + text + [
         sampled_archs_table(),
         scores_table(),
         truth_table(),
