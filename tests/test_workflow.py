@@ -111,6 +111,12 @@ BAD_CONFIGS = {
         ["truth.path", "/nonexistent/NAS-Bench-201-v1_1-096897.pth"],
     ),
     "benchmark without path": ({"truth": {"benchmark": "table"}}, ["truth.path", "table"]),
+    "unknown text task": ({"text": {"enabled": True, "task": "sst2"}}, ["task", "mrpc", "rte", "smoke"]),
+    "text topk above 30": ({"text": {"topk": 31}}, ["topk", "maximum"]),
+    "search without benchmark": (
+        {"search": {"runs": {"r": {"strategy": "random"}}}}, ["search.runs", "truth.benchmark"]
+    ),
+    "unknown strategy": ({"search": {"runs": {"r": {"strategy": "bohb"}}}}, ["strategy", "rea", "naswot"]),
     "unknown benchmark": ({"truth": {"benchmark": "nasbench101"}}, ["benchmark", "nb201", "nats_tss"]),
     "ImageNet16 files missing": (
         {"data": {"dataset": "ImageNet16-120", "root": "/nonexistent-knas-data"}},
