@@ -1,0 +1,291 @@
+"""KNAS proxies (``mgm`` Eq. 15/16, ``knas_code`` = released code): official-style references
+(tests/reference/official_knas.py), the paper's Gram-matrix definition, the per-example-BN trick,
+the released code's tensor choice, degenerate cells, the caller's model untouched, determinism,
+errors, pass sharing, chunking (the CUDA-OOM retry path) and the knas TinyNetwork."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from knas import proxies
+from knas.proxies import knas as kn
+from knas.proxies.base import Context, ProxyBatch
+from reference.official_knas import official_knas_code, official_mgm
+
+xautodl_models = pytest.importorskip("xautodl.models")
+
+A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # node 3 cut off
+A_DISC_PATH = "|none~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"  # every path has none
+
+NAMES = ["mgm", "knas_code"]
+
+
+def xnet(arch, C=4, N=1, k=10, seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    net = xautodl_models.get_cell_based_tiny_net(
+        {"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k}
+    )
+    return net.to(dtype)
+
+
+def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, hw, hw, generator=g).to(dtype)
+    return ProxyBatch(x, torch.randint(0, k, (n,), generator=g), k)
+
+
+def knas_code_scale(net, b, n):
+    """sum_e |dot(a_e, b_e)| / n^2 in float64: the size of the terms the score sums (its conditioning)."""
+    pe = kn.per_example_grads(net, b, Context(net, b), n)
+    taken = kn.select_official_tensors(pe.names, pe.numel)
+    s = torch.stack([pe.first(k, 50) for k in taken], 1).double()
+    a, c = s[: n // 2] - s[: n // 2].mean(0), s[n // 2:] - s[n // 2:].mean(0)
+    return float((a * c).sum(0).abs().sum()) / n**2
+
+
+# ---- fidelity to the official code / paper ---------------------------------------------------
+
+@pytest.mark.parametrize("arch", [A1, A_SKIP])
+def test_float64_equals_official_exactly(arch):
+    """Same arithmetic up to rounding: on a float64 model ours == the official per-example loop."""
+    net, b = xnet(arch, dtype=torch.float64), make_batch(dtype=torch.float64)
+    for name, ref, opts in [
+        ("knas_code", official_knas_code, {}),
+        ("mgm", official_mgm, {}),
+        ("mgm", official_mgm, {"sampled": 7, "seed": 3}),
+    ]:
+        ours = proxies.compute(name, net, b, n=12, **opts)
+        assert ours.flag is None
+        assert ours.value == pytest.approx(ref(net, b.x, b.y, n=12, **opts), rel=1e-9), (name, opts)
+
+
+@pytest.mark.parametrize("arch", [A1, A_MIX])
+def test_float32_matches_official(arch):
+    net, b = xnet(arch), make_batch()
+    for opts in ({}, {"sampled": 20}):
+        ours = proxies.compute("mgm", net, b, n=12, **opts).value
+        assert ours == pytest.approx(official_mgm(net, b.x, b.y, n=12, **opts), rel=1e-4)
+    # knas_code is a sum of centred cross-covariances of either sign: float32 rounding of the
+    # per-example gradients is amplified by sum|terms| / |sum|, so compare on that scale.
+    ours = proxies.compute("knas_code", net, b, n=12).value
+    off = official_knas_code(net, b.x, b.y, n=12)
+    assert abs(ours - off) <= 1e-4 * knas_code_scale(net, b, 12)
+    assert math.copysign(1, ours) == math.copysign(1, off) or abs(off) < 1e-3 * knas_code_scale(net, b, 12)
+
+
+def test_default_n50_full_width_network():
+    """Official defaults (n=50, C=16) on a small-resolution N=1 network."""
+    net, b = xnet(A1, C=16, N=1), make_batch(n=50, hw=8)
+    ours = proxies.compute("knas_code", net, b)
+    off = official_knas_code(net, b.x, b.y)
+    assert abs(ours.value - off) <= 1e-4 * knas_code_scale(net, b, 50)
+
+
+def test_mgm_is_mean_of_explicit_gram_matrix():
+    """Eq. 15 = mean of the (n, n) Gram matrix, from independent per-example backward passes."""
+    net, b = xnet(A_MIX), make_batch(n=6)
+    ref = copy.deepcopy(net).train()
+    rows = []
+    for i in range(6):  # the paper's definition, one example at a time (batch of one, train BN)
+        loss = F.cross_entropy(ref(b.x[i:i + 1])[1], b.y[i:i + 1])
+        rows.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(ref.parameters()))]))
+    G = torch.stack(rows).double()  # (n, P)
+    gram = sum(float(G[i] @ G[j]) for i in range(6) for j in range(6)) / 36
+    assert proxies.compute("mgm", net, b, n=6).value == pytest.approx(gram, rel=1e-5)
+    # and the identity the implementation uses, on the shared per-example gradients
+    pe = kn.per_example_grads(net, b, Context(net, b), 6)
+    Gp = torch.cat([pe.first(k, pe.numel[k]) for k in pe.names], 1).double()
+    assert float((Gp @ Gp.T).mean()) == pytest.approx(float(Gp.mean(0).pow(2).sum()), rel=1e-12)
+    assert float((Gp @ Gp.T).mean()) == pytest.approx(gram, rel=1e-5)
+
+
+def test_per_example_bn_equals_batch_of_one():
+    """A BN layer in train mode on a batch of one == the patched per-example BN on the whole batch."""
+    net, b = xnet(A1), make_batch(n=5)
+    net.train()
+    single = torch.cat([net(b.x[i:i + 1])[1] for i in range(5)]).detach()
+    batched = kn.instance_norm_copy(net)(b.x)[1].detach()
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+    bn = torch.nn.BatchNorm2d(3).train()
+    x = torch.randn(4, 3, 5, 5)
+    patched = kn.instance_norm_copy(torch.nn.Sequential(bn))
+    torch.testing.assert_close(patched(x), torch.cat([bn(x[i:i + 1]) for i in range(4)]))
+
+
+def test_official_tensor_choice():
+    """SPEC section 2: A1 -> stem + 10 cell conv weights of cells 0-3; all-skip -> the listed 11."""
+    for arch, expect in [
+        (A1, ["stem.0.weight"] + [f"cells.{c}.layers.{l}.op.1.weight" for c in range(3) for l in (0, 1, 4)]
+         + ["cells.3.layers.0.op.1.weight"]),
+        (A_SKIP, ["stem.0.weight", "cells.5.conv_a.op.1.weight", "cells.5.conv_b.op.1.weight",
+                  "cells.5.downsample.1.weight", "cells.11.conv_a.op.1.weight", "cells.11.conv_a.op.2.weight",
+                  "cells.11.conv_a.op.2.bias", "cells.11.conv_b.op.1.weight", "cells.11.conv_b.op.2.weight",
+                  "cells.11.conv_b.op.2.bias", "cells.11.downsample.1.weight"]),
+    ]:
+        net = xnet(arch, C=16, N=5)
+        numels = {k: p.numel() for k, p in net.named_parameters()}
+        assert kn.select_official_tensors(list(numels), numels) == expect
+
+
+def test_torch1x_zero_grad_bug_gives_rounding_noise():
+    net, b = xnet(A1, C=6), make_batch()
+    scale = knas_code_scale(net, b, 12)
+    ours = proxies.compute("knas_code", net, b, n=12, torch1x_zero_grad=True).value
+    off = official_knas_code(net, b.x, b.y, n=12, torch1x_zero_grad=True)
+    assert 0 <= ours < 1e-9 * scale and 0 <= off < 1e-9 * scale
+    assert abs(proxies.compute("knas_code", net, b, n=12).value) > 1e-4 * scale
+
+
+# ---- degenerate networks ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", [A_DISC, A_DISC_PATH, A_NONE])
+def test_degenerate_cells(arch):
+    net, b = xnet(arch), make_batch()
+    res = {name: proxies.compute(name, net, b, n=12) for name in NAMES}
+    assert res["knas_code"].value == 0.0 and res["knas_code"].flag == "degenerate"
+    # only the classifier bias has a gradient: softmax(b) - onehot(y), the same b for all inputs
+    p = torch.softmax(net.classifier.bias.detach().double(), 0)
+    expect = float((p - F.one_hot(b.y, 10).double().mean(0)).pow(2).sum())
+    assert res["mgm"].value == pytest.approx(expect, rel=1e-6) and res["mgm"].flag == "degenerate"
+    sampled = proxies.compute("mgm", net, b, n=12, sampled=5)
+    assert sampled.flag == "degenerate" and 0 < sampled.value < expect
+
+
+def test_all_skip_is_not_degenerate():
+    net, b = xnet(A_SKIP), make_batch()
+    for name in NAMES:
+        r = proxies.compute(name, net, b, n=12)
+        assert r.flag is None and math.isfinite(r.value)
+
+
+# ---- the caller's model, determinism, errors --------------------------------------------------
+
+def _snapshot(model):
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        [m.training for m in model.modules()],
+        [p.requires_grad for p in model.parameters()],
+        [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+    )
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_model_untouched(mode):
+    net, b = xnet(A_MIX), make_batch()
+    net.train(mode == "train")
+    net.stem[0].weight.grad = torch.ones_like(net.stem[0].weight)
+    net.classifier.bias.requires_grad_(False)
+    before = _snapshot(net)
+    for name, opts in [("mgm", {}), ("mgm", {"sampled": 9}), ("knas_code", {}),
+                       ("knas_code", {"torch1x_zero_grad": True})]:
+        proxies.compute(name, net, b, n=12, **opts)
+    after = _snapshot(net)
+    assert before[0].keys() == after[0].keys()
+    for k in before[0]:
+        assert torch.equal(before[0][k], after[0][k]), k
+    assert before[1:3] == after[1:3]
+    assert all((g0 is None and g1 is None) or torch.equal(g0, g1) for g0, g1 in zip(before[3], after[3]))
+
+
+def test_frozen_parameters_are_skipped_like_grad_none():
+    net, b = xnet(A1, C=6), make_batch()
+    net.stem[0].weight.requires_grad_(False)  # official: grad None -> not selected
+    assert proxies.compute("knas_code", net, b, n=12).value == pytest.approx(
+        official_knas_code(net, b.x, b.y, n=12), abs=1e-4 * knas_code_scale(net, b, 12))
+
+
+def test_deterministic_bitwise():
+    net, b = xnet(A1), make_batch()
+    for name, opts in [("mgm", {}), ("mgm", {"sampled": 9}), ("knas_code", {})]:
+        assert proxies.compute(name, net, b, n=12, **opts).value == proxies.compute(name, net, b, n=12, **opts).value
+
+
+def test_sampling_depends_on_seed_only():
+    net, b = xnet(A1), make_batch()
+    v = [proxies.compute("mgm", net, b, n=12, sampled=9, seed=s).value for s in (0, 0, 1)]
+    assert v[0] == v[1] and v[0] != v[2]
+    idx = kn.sample_indices(net, 9, 0)
+    assert all(len(i) == min(9, p.numel()) and len(set(i.tolist())) == len(i)
+               for (k, p), i in zip(net.named_parameters(), idx.values()))
+
+
+def test_errors():
+    net, b = xnet(A1), make_batch(n=8)
+    with pytest.raises(ValueError, match="larger than the batch"):
+        proxies.compute("mgm", net, b)  # n=50 > 8
+    with pytest.raises(ValueError, match="needs labels"):
+        proxies.compute("knas_code", net, ProxyBatch(b.x, None, 10), n=8)
+    with pytest.raises(ValueError, match="unknown option"):
+        proxies.compute("mgm", net, b, n=8, theta=3)
+    with pytest.raises(ValueError, match="even number"):
+        proxies.compute("knas_code", net, b, n=7)
+    with pytest.raises(ValueError, match="positive integer"):
+        proxies.compute("mgm", net, b, n=8, sampled=0)
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        proxies.compute("mgm", net, make_batch(n=8, hw=4), n=8)  # 1x1 maps in stage 3
+
+
+# ---- sharing, chunking, other networks and devices ---------------------------------------------
+
+def test_chunked_equals_one_pass(monkeypatch):
+    net, b = xnet(A1), make_batch()
+    full = {name: proxies.compute(name, net, b, n=12).value for name in NAMES}
+    monkeypatch.setattr(kn, "CHUNK", 5)
+    for name in NAMES:
+        assert proxies.compute(name, net, b, n=12).value == pytest.approx(full[name], rel=1e-5, abs=1e-12)
+
+
+def test_tape_equals_vmap(monkeypatch):
+    """The two per-example methods agree; a model with a parameter outside Conv2d/Linear/BN uses vmap."""
+    net, b = xnet(A1), make_batch()
+    tape = {name: proxies.compute(name, net, b, n=12).value for name in NAMES}
+    monkeypatch.setattr(kn, "METHOD", "vmap")
+    for name in NAMES:
+        assert proxies.compute(name, net, b, n=12).value == pytest.approx(tape[name], rel=1e-5, abs=1e-12)
+    monkeypatch.setattr(kn, "METHOD", "auto")
+    odd = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.PReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 10))
+    ob = make_batch(n=8)
+    pe = kn.per_example_grads(odd, ob, Context(odd, ob), 8)
+    assert pe.method == "vmap" and kn.per_example_grads(net, b, Context(net, b), 12).method == "tape"
+    assert proxies.compute("knas_code", odd, ob, n=8).value == pytest.approx(
+        official_knas_code(odd, ob.x, ob.y, n=8), abs=1e-4 * knas_code_scale(odd, ob, 8))
+    assert proxies.compute("mgm", odd, ob, n=8).value == pytest.approx(official_mgm(odd, ob.x, ob.y, n=8), rel=1e-4)
+
+
+def test_passes_are_shared():
+    net, b = xnet(A1), make_batch()
+    ctx = Context(net, b)
+    proxies.compute("mgm", net, b, ctx, n=12)
+    proxies.compute("mgm", net, b, ctx, n=12, sampled=5)
+    proxies.compute("knas_code", net, b, ctx, n=12)
+    proxies.compute("knas_code", net, b, ctx, n=12, torch1x_zero_grad=True)
+    assert ctx.hits == {("per_example_grads", 12): 3}  # one pass for all four
+
+
+def test_knas_network_gives_xautodl_scores():
+    model = pytest.importorskip("knas.nb201.model")
+    b = make_batch()
+    for arch in (A1,):
+        ours = model.build_network(arch, C=4, N=1, num_classes=10, seed=0)
+        ref = xnet(arch)
+        for name in NAMES:
+            r1, r2 = proxies.compute(name, ours, b, n=12), proxies.compute(name, ref, b, n=12)
+            assert r1.value == pytest.approx(r2.value, rel=1e-6, abs=1e-12) and r1.flag == r2.flag
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    net, b = xnet(A1, C=6), make_batch()
+    for name in NAMES:
+        cpu = proxies.compute(name, net, b, n=12).value
+        gpu = proxies.compute(name, xnet(A1, C=6).cuda(), b, n=12).value
+        assert gpu == pytest.approx(cpu, rel=1e-3, abs=1e-4 * knas_code_scale(net, b, 12))
