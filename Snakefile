@@ -23,6 +23,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/truth.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/text.smk"
 
 
 rule all:
