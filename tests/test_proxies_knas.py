@@ -42,9 +42,9 @@ def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):
     return ProxyBatch(x, torch.randint(0, k, (n,), generator=g), k)
 
 
-def knas_code_scale(net, b, n):
+def knas_code_scale(net, b, n, ctx=None):
     """sum_e |dot(a_e, b_e)| / n^2 in float64: the size of the terms the score sums (its conditioning)."""
-    pe = kn.per_example_grads(net, b, Context(net, b), n)
+    pe = kn.per_example_grads(net, b, ctx or Context(net, b), n)
     taken = kn.select_official_tensors(pe.names, pe.numel)
     s = torch.stack([pe.first(k, 50) for k in taken], 1).double()
     a, c = s[: n // 2] - s[: n // 2].mean(0), s[n // 2:] - s[n // 2:].mean(0)
@@ -81,12 +81,18 @@ def test_float32_matches_official(arch):
     assert math.copysign(1, ours) == math.copysign(1, off) or abs(off) < 1e-3 * knas_code_scale(net, b, 12)
 
 
-def test_default_n50_full_width_network():
-    """Official defaults (n=50, C=16) on a small-resolution N=1 network."""
-    net, b = xnet(A1, C=16, N=1), make_batch(n=50, hw=8)
-    ours = proxies.compute("knas_code", net, b)
+def test_full_size_network_official_defaults():
+    """The benchmark's network (C=16, N=5, 32x32) with the official n=50: one full-size check.
+
+    float32 is loose here: on this batch one example has a pre-activation of the final ReLU within
+    2e-6 of 0; the batched and the single-example float32 passes put it on different sides of the
+    kink (ReLU'(0) = 0), which changes that example's gradient by 13% (mgm by 2.6e-4)."""
+    net, b = xnet(A1, C=16, N=5), make_batch(n=50, hw=32)
+    ctx = Context(net, b)
+    ours = {name: proxies.compute(name, net, b, ctx) for name in NAMES}
+    assert ours["mgm"].flag is None and ours["mgm"].value > 0
     off = official_knas_code(net, b.x, b.y)
-    assert abs(ours.value - off) <= 1e-4 * knas_code_scale(net, b, 50)
+    assert abs(ours["knas_code"].value - off) <= 1e-3 * knas_code_scale(net, b, 50, ctx)
 
 
 def test_mgm_is_mean_of_explicit_gram_matrix():

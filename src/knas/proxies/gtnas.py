@@ -100,7 +100,8 @@ def _compute_layer_stats(model, batch, ctx, n: int, theta: int, seed: int) -> La
     sampled = {k: pe.at(k, idx[k]) for k in pe.names}  # name -> (mu, t_l)
     dtype = next(iter(sampled.values())).dtype
     # each example's largest centred row norm over all layers: the scale for "numerically zero"
-    scale = torch.stack([(g.double() - g.double().mean(1, keepdim=True)).norm(dim=1) for g in sampled.values()])
+    scale = torch.stack([(g.double() - g.double().mean(1, keepdim=True)).norm(dim=1)
+                         for g in sampled.values()])  # (L, mu)
     scale = scale.max(0).values  # (mu,)
     # group layers by their number of sampled entries -> one batched reduction per group
     groups: dict[int, list[str]] = {}
@@ -115,7 +116,8 @@ def _compute_layer_stats(model, batch, ctx, n: int, theta: int, seed: int) -> La
     return LayerStats(pe.names, cols[0], cols[1], cols[2], pe.degenerate)
 
 
-def layer_stats(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int, theta: int, seed: int) -> LayerStats:
+def layer_stats(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int, theta: int,
+                seed: int) -> LayerStats:
     """GT-NAS per-layer statistics, computed once per ``ctx`` for given ``(n, theta, seed)``."""
     return ctx.cached(("gtnas_layers", n, theta, seed),
                       lambda: _compute_layer_stats(model, batch, ctx, n, theta, seed))
@@ -134,7 +136,8 @@ _DEFAULTS = dict(n=50, theta=50, seed=0)
     higher_is_better=True,
     needs_labels=True,
     paper=PAPER_GTNAS,
-    degenerate="disconnected/all-none: only the classifier-bias layer is non-zero; ~0 (label-dependent), flag 'degenerate'",
+    degenerate=("disconnected/all-none: only the classifier-bias layer is non-zero; ~0 (label-dependent), "
+                "flag 'degenerate'"),
     **_DEFAULTS,
 )
 def grad_corr(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, theta: int, seed: int):
@@ -152,7 +155,8 @@ def grad_corr(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, thet
     higher_is_better=True,
     needs_labels=True,
     paper=PAPER_GTNAS,
-    degenerate="disconnected/all-none: classifier-bias |grad| / #layers (small, input-independent), flag 'degenerate'",
+    degenerate=("disconnected/all-none: classifier-bias mean |grad| / #layers (small, input-independent), "
+                "flag 'degenerate'"),
     **_DEFAULTS,
 )
 def grad_value(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, theta: int, seed: int):
@@ -169,7 +173,8 @@ def grad_value(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, the
     higher_is_better=True,
     needs_labels=True,
     paper=PAPER_GTNAS,
-    degenerate="disconnected/all-none: classifier-bias Gram mean / #layers (small, input-independent), flag 'degenerate'",
+    degenerate=("disconnected/all-none: classifier-bias Gram mean / #layers (small, input-independent), "
+                "flag 'degenerate'"),
     **_DEFAULTS,
 )
 def gt_kernel(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, theta: int, seed: int):

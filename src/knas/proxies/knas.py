@@ -25,7 +25,8 @@ gradient of any chosen weight entry is then rebuilt on demand (conv:
 ``sum_hw g[i, co] * x_pad[i, ci, shifted]``; BN: ``sum_hw g * xhat`` / ``sum_hw g``; linear:
 ``g[i, o] * x[i, j]``), and so is the summed gradient (``conv2d_weight`` etc.) when ``mgm`` asks.
 Models with other trainable parameters (or a module called twice, or an input modified in place)
-fall back to ``torch.func.vmap(torch.func.grad(...))`` over single examples ("vmap": full
+fall back to a plain batched backward for the summed gradient and, only when individual gradients
+are asked for, ``torch.func.vmap(torch.func.grad(...))`` over single examples ("vmap": full
 per-example gradients, slower, more memory).
 All five KNAS / GT-NAS proxies (:mod:`knas.proxies.gtnas`) share this one pass through
 ``ctx.cached(("per_example_grads", n), ...)``.
@@ -39,20 +40,21 @@ Deviations from the official loop, all documented here:
   example: the official code raises ``ValueError: Expected more than 1 value per channel when
   training``; we raise a ValueError naming the layer. (NB201 at 32x32 inputs: smallest map 8x8.)
 * Modules other than BatchNorm that behave differently per batch (e.g. dropout) are run batched;
-  dropout then draws different masks than a per-example loop. The tape assumes the examples do not
-  interact in the forward other than through BatchNorm (true for NB201 and ordinary CNNs); set
-  ``METHOD = "vmap"`` for models where they do.
+  dropout then draws different masks than a per-example loop. The batched pass assumes the examples
+  do not interact in the forward other than through BatchNorm (true for NB201, ordinary CNNs and
+  transformers); set ``METHOD = "vmap"`` (single-example ``vmap``, exact, slower) where they do.
 * The per-example BN uses ``F.group_norm`` with one group per channel (= instance norm; faster than
   ``F.instance_norm``); it differs from a batch-of-one ``F.batch_norm`` by ~1 ulp.
 * Inputs are cast to the model's parameter dtype and device.
 * Trainable parameters (``requires_grad``) that the loss does not reach are "unused": the official
   loop sees ``grad is None`` for them and skips them; we do the same. Parameters reached through a
   ``none`` op (``x.mul(0.)``) are used (zero gradient), as in the official code.
-* float32 per-example gradients of these networks are only accurate to ~1e-3 relative for a few
-  ill-conditioned examples (train-mode BN backward cancels); batching changes which examples, so
-  float32 scores agree with the official float32 loop to about 1e-4 relative on typical networks
-  (``knas_code``, a sum of terms of both signs, to 1e-4 of the sum of |terms|) and to ~1e-12 when
-  the model is float64.
+* float32: the batched pass rounds differently from a batch of one. A pre-activation within ~1e-6
+  of a ReLU kink can then land on the other side (ReLU'(0) = 0) and change that example's gradient
+  by a finite amount (seen at C=16/N=5: one example of 50 by 13%, moving ``mgm`` by 2.6e-4 relative;
+  the official loop's own float32 result differs from float64 for the same reason). On small
+  networks float32 scores agree with the official float32 loop to 1e-4 relative (``knas_code``, a
+  sum of terms of both signs, to 1e-4 of the sum of |terms|); with a float64 model to ~1e-12.
 
 Degenerate networks (a disconnected NB201 cell, all-``none`` cells): every weight gradient is exactly
 0, only the classifier bias has a gradient ``softmax(b) - onehot(y_i)``; the logits are identical for
@@ -81,8 +83,9 @@ OFFICIAL_ENTRIES = 50
 # examples per batched pass (None: all n at once); on CUDA OOM run_chunked halves it and retries.
 # Examples are independent (per-example BN), so chunking changes only float rounding.
 CHUNK: int | None = None
-# how per-example gradients are obtained: "auto" (tape when every trainable parameter sits in a
-# Conv2d/Linear/BatchNorm called once, else vmap), "tape" or "vmap"
+# how per-example gradients are obtained: "auto" (the tape when every trainable parameter sits in a
+# Conv2d/Linear/BatchNorm called once, else a batched pass for the sums + vmap for individual
+# gradients), "tape", or "vmap" (single-example vmap for everything: exact even if examples interact)
 METHOD = "auto"
 
 
@@ -169,7 +172,8 @@ class _Tap:
     def entries(self, param: str, idx: torch.Tensor) -> torch.Tensor:
         """Per-example gradient of ``module.<param>`` at flat entries ``idx``: ``(n, E)``."""
         numel = getattr(self.module, param).numel()
-        if idx.numel() == numel and numel > 1 and bool((idx.sort().values == torch.arange(numel, device=idx.device)).all()):
+        every = torch.arange(numel, device=idx.device)
+        if idx.numel() == numel and numel > 1 and bool((idx.sort().values == every).all()):
             return self._entries(param, None)[:, idx]  # all entries: no gather of activations
         return self._entries(param, idx)
 
@@ -206,7 +210,7 @@ class _Tap:
         return self._conv_weight_entries(idx)
 
     def summed(self, param: str) -> torch.Tensor:
-        """Gradient of ``module.<param>`` summed over the examples (= the batched backward's): ``(numel,)``."""
+        """Gradient of ``module.<param>`` summed over the examples (the batched backward's): ``(numel,)``."""
         mod, x, g = self.module, self.x, self.g
         w = getattr(mod, param)
         if g is None:
@@ -218,7 +222,8 @@ class _Tap:
             return g2.sum(0) if param == "bias" else (g2.T @ x2).reshape(-1)
         if param == "bias":
             return g.sum((0, 2, 3))
-        return torch.nn.grad.conv2d_weight(x, w.shape, g, mod.stride, mod.padding, mod.dilation, mod.groups).reshape(-1)
+        gw = torch.nn.grad.conv2d_weight(x, w.shape, g, mod.stride, mod.padding, mod.dilation, mod.groups)
+        return gw.reshape(-1)
 
     def _conv_weight_entries(self, idx: torch.Tensor) -> torch.Tensor:
         """``sum_{h,w} g[n, co, h, w] * xpad[n, ci, h*s + a*d, w*s + b*d]`` for each entry (co, ci, a, b)."""
@@ -279,7 +284,7 @@ class _Chunk:
     used: set  # names of the trainable parameters the loss reaches
     logits: torch.Tensor  # (e - s, K)
     taps: dict | None = None  # id(module) -> _Tap (tape path)
-    full: dict | None = None  # name -> (e - s, numel) (vmap path)
+    sums: dict | None = None  # name -> summed gradient (numel,) (batched path)
 
 
 class PerExampleGrads:
@@ -288,12 +293,14 @@ class PerExampleGrads:
     ``names``: used trainable parameters in ``named_parameters()`` order (unused ones, whose
     official ``grad`` would be None, are left out); ``numel[name]``; :meth:`summed`: the gradient
     summed over examples; :meth:`at` / :meth:`first`: per-example gradients at chosen entries;
-    ``logits``: ``(n, num_classes)``. ``method`` is ``"tape"`` or ``"vmap"``.
+    ``logits``: ``(n, num_classes)``. ``method`` is ``"tape"`` or ``"vmap"`` (a batched pass gives
+    the sums; full per-example gradients are computed with vmap on the first :meth:`at`).
     """
 
-    def __init__(self, names, numel, chunks: list[_Chunk], owner: dict, method: str):
+    def __init__(self, names, numel, chunks: list[_Chunk], owner: dict, method: str, full_fn=None):
         self.names, self.numel, self.method = tuple(names), numel, method
         self._chunks, self._owner = chunks, owner  # name -> (module, 'weight'|'bias') (tape)
+        self._full_fn, self._full = full_fn, None  # vmap: () -> {name: (n, numel)}
         self._summed: dict[str, torch.Tensor] = {}
         self.logits = torch.cat([c.logits for c in chunks])
 
@@ -305,7 +312,7 @@ class PerExampleGrads:
         """Gradient of parameter ``name`` summed over the ``n`` examples: ``(numel,)``."""
         if name not in self._summed:
             if self.method == "vmap":
-                parts = [c.full[name].sum(0) for c in self._chunks]
+                parts = [c.sums[name] for c in self._chunks]
             else:
                 mod, pname = self._owner[name]
                 parts = [c.taps[id(mod)].summed(pname) for c in self._chunks]
@@ -316,7 +323,9 @@ class PerExampleGrads:
         """Per-example gradients of parameter ``name`` at flat entries ``idx``: ``(n, E)``."""
         idx = idx.to(self.logits.device)
         if self.method == "vmap":
-            return torch.cat([c.full[name][:, idx] for c in self._chunks])
+            if self._full is None:
+                self._full = self._full_fn()
+            return self._full[name][:, idx]
         mod, pname = self._owner[name]
         return torch.cat([c.taps[id(mod)].entries(pname, idx) for c in self._chunks])
 
@@ -355,30 +364,48 @@ def _tape_chunk(m, named, owner, x, y) -> _Chunk | None:
     return _Chunk(used, logits.detach(), taps=taps)
 
 
-def _vmap_chunk(m, named, used, x, y) -> _Chunk:
+def _batched_chunk(m, named, x, y) -> _Chunk:
+    """One batched pass of the summed loss: the summed per-example gradients (no per-example ones)."""
+    with torch.enable_grad():
+        logits = logits_of(m(x))  # (n, K)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        sums = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    sums = {k: s.detach().reshape(-1) for (k, _), s in zip(named, sums) if s is not None}
+    return _Chunk(set(sums), logits.detach(), sums=sums)
+
+
+def _vmap_full(m, named, used, x, y) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Full per-example gradients by ``vmap(grad)`` over single examples: name -> (n, numel),
+    and the logits (n, K)."""
     params = {k: p.detach() for k, p in named if k in used}
 
-    def loss_one(pdict, xi, yi):  # one example (C, H, W) -> scalar loss
+    def loss_one(pdict, xi, yi):  # one example -> scalar loss
         logits = logits_of(torch.func.functional_call(m, pdict, (xi.unsqueeze(0),)))  # (1, K)
         return F.cross_entropy(logits, yi.unsqueeze(0)), logits.squeeze(0)
 
-    per_ex = torch.func.vmap(torch.func.grad(loss_one, has_aux=True), in_dims=(None, 0, 0), randomness="different")
-    with torch.enable_grad():
-        g, logits = per_ex(params, x, y)
-    full = {k: v.detach().reshape(x.shape[0], -1) for k, v in g.items()}  # name -> (n, numel)
-    return _Chunk(set(used), logits.detach(), full=full)
+    per_ex = torch.func.vmap(torch.func.grad(loss_one, has_aux=True), in_dims=(None, 0, 0),
+                             randomness="different")
+
+    def chunk(s: int, e: int):
+        with torch.enable_grad():
+            g, logits = per_ex(params, x[s:e], y[s:e])
+        return {k: v.detach().reshape(e - s, -1) for k, v in g.items()}, logits.detach()
+
+    parts = run_chunked(chunk, x.shape[0], CHUNK)
+    return {k: torch.cat([p[0][k] for p in parts]) for k in params}, torch.cat([p[1] for p in parts])
 
 
 def _compute_per_example_grads(model: nn.Module, batch: ProxyBatch, n: int, method: str) -> PerExampleGrads:
+    if method not in ("auto", "tape", "vmap"):
+        raise ValueError(f"per-example method {method!r} unknown; allowed: auto, tape, vmap")
     x, y = _prepare_inputs(model, batch, n)
     m = instance_norm_copy(model)
     named = _trainable(m)
-    if method not in ("auto", "tape", "vmap"):
-        raise ValueError(f"per-example method {method!r} unknown; allowed: auto, tape, vmap")
     owner = _tap_supported(m) if method in ("auto", "tape") else None
     if method == "tape" and owner is None:
-        raise ValueError("per-example method 'tape' needs every trainable parameter in a Conv2d/Linear/BatchNorm")
-    chunks = None
+        raise ValueError("per-example method 'tape' needs every trainable parameter in a "
+                         "Conv2d/Linear/BatchNorm")
+    numel = {k: p.numel() for k, p in named}
     if owner is not None:
         bns = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
         for mod in bns:
@@ -386,20 +413,23 @@ def _compute_per_example_grads(model: nn.Module, batch: ProxyBatch, n: int, meth
         chunks = run_chunked(lambda s, e: _tape_chunk(m, named, owner, x[s:e], y[s:e]), n, CHUNK)
         for mod in bns:
             mod._knas_keep_stats, mod._knas_stats = False, None
-        if any(c is None for c in chunks):
-            chunks = None
-    if chunks is None:  # generic path: torch.func.vmap(grad) over single examples
+        if all(c is not None for c in chunks):
+            names = [k for k, _ in named if k in chunks[0].used]
+            return PerExampleGrads(names, numel, chunks, {k: owner[id(p)] for k, p in named}, "tape")
+    if method == "vmap":  # exact per-example gradients for everything, even if examples interact
         with torch.enable_grad():  # which parameters the loss reaches (official: grad not None)
             reached = _reached_params(F.cross_entropy(logits_of(m(x[:1])), y[:1]))
-        used = {k for k, p in named if id(p) in reached}
-        chunks = run_chunked(lambda s, e: _vmap_chunk(m, named, used, x[s:e], y[s:e]), n, CHUNK)
-        method = "vmap"
-    else:
-        method = "tape"
+        names = [k for k, p in named if id(p) in reached]
+        full, logits = _vmap_full(m, named, set(names), x, y)
+        chunk = _Chunk(set(names), logits, sums={k: full[k].sum(0) for k in names})
+        pe = PerExampleGrads(names, numel, [chunk], {}, "vmap")
+        pe._full = full
+        return pe
+    # generic path: a batched pass for the sums; vmap(grad) over single examples when first asked
+    chunks = run_chunked(lambda s, e: _batched_chunk(m, named, x[s:e], y[s:e]), n, CHUNK)
     names = [k for k, _ in named if k in chunks[0].used]
-    numel = {k: p.numel() for k, p in named}
-    by_name = {k: owner[id(p)] for k, p in named} if owner else {}
-    return PerExampleGrads(names, numel, chunks, by_name, method)
+    return PerExampleGrads(names, numel, chunks, {}, "vmap",
+                           full_fn=lambda: _vmap_full(m, named, set(names), x, y)[0])
 
 
 def per_example_grads(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int) -> PerExampleGrads:
@@ -486,11 +516,11 @@ def select_official_tensors(names, numels: dict[str, int]) -> list[str]:
 def _torch1x_aliased_score(last: torch.Tensor, half: int, n: int) -> float:
     """The official float32 arithmetic when every stored gradient aliases the last one (torch < 2).
 
-    ``last``: ``(T, 50)`` float32, the last example's selected entries. Each half is ``half`` copies
+    ``last``: ``(T, 50)``, the last example's selected entries. Each half is ``half`` copies
     of the same value; centring leaves only float32 rounding noise (score ~1e-14..1e-19, >= 0).
     """
     conv = 0
-    for v in last.reshape(-1).float().cpu():
+    for v in last.reshape(-1).cpu():  # model dtype (official: float32 models)
         a = v.reshape(1).repeat(half)  # torch.tensor([g_k[i] for k in range(25)]) with g_k == g_last
         a = a - a.mean()
         conv = conv + torch.dot(a, a) / float(n * n)
