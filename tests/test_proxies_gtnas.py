@@ -69,8 +69,8 @@ def test_layer_statistics_on_hand_made_gradients():
     assert corr[1] == pytest.approx((1 - 1 - 1 + 1) / 9)  # C = [[1,-1,0],[-1,1,0],[0,0,0]]
     assert value[1] == pytest.approx(float(G1.abs().mean()))
     Gc = G0 - G0.mean(1, keepdim=True)  # rows centred over their own entries
-    assert kernel[0] == pytest.approx(float((Gc @ Gc.T).mean()))
-    assert float((Gc - Gc.mean(0)).sum(0).abs().max()) < 1e-6  # (centring across examples would give 0)
+    assert kernel[0] == pytest.approx(float((Gc @ Gc.T).mean())) and kernel[0] > 1  # (centring across
+    # examples instead of within each row would give exactly 0)
 
 
 def test_small_layers_use_all_entries():

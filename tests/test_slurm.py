@@ -38,7 +38,7 @@ CONFIG = SCRIPTS / "config.yaml"
 UNAVAILABLE = {3: "slurm/munge cannot be installed", 4: "the SLURM daemons did not come up",
                5: "/etc/slurm/slurm.conf belongs to a real SLURM installation"}
 # rules that must never be submitted (Snakemake runs them itself)
-LOCAL_RULES = {"sample", "merge_scores", "correlate", "select", "report", "all"}
+LOCAL_RULES = {"prepare_data", "sample", "merge_scores", "correlate", "select", "report", "all"}
 
 pytestmark = pytest.mark.slurm
 

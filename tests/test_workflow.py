@@ -37,8 +37,9 @@ def test_lint_is_clean():
 def test_dry_run_default_config(tmp_path):
     res = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
-    for rule in ("prepare_data", "sample", "train", "train_summary"):
-        assert f"rule {rule}:" in res.stdout, rule
+    for rule in ("prepare_data", "sample", "score", "merge_scores", "train", "truth", "correlate", "select",
+                 "text_score", "text_finetune"):
+        assert f"rule {rule}:" in res.stdout or f"checkpoint {rule}:" in res.stdout, rule
 
 
 def requirement_pins(path: Path) -> dict[str, str]:
@@ -101,6 +102,10 @@ BAD_CONFIGS = {
     "unknown proxy": ({"scoring": {"proxies": ["mgm", "magic"]}}, ["proxies", "magic", "naswot", "ntk_cond"]),
     "select proxy not scored": (
         {"scoring": {"proxies": ["naswot"]}, "select": {"proxy": "mgm"}}, ["select.proxy", "mgm"]
+    ),
+    "scoring batch smaller than a proxy's n": (
+        {"scoring": {"proxies": ["mgm"], "batch_size": 32}, "select": {"proxy": "mgm"}},
+        ["scoring.batch_size", "mgm", "n=50"],
     ),
     "unknown proxy option": (
         {"scoring": {"proxies": ["mgm"], "options": {"mgm": {"m": 3}}}, "select": {"proxy": "mgm"}},

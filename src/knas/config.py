@@ -93,6 +93,12 @@ def check_config(config: dict[str, Any]) -> None:
         if bad:
             raise ConfigError(f"config key scoring.options.{name}: unknown option(s) {sorted(bad)}; "
                               f"allowed: {sorted(allowed) or 'none'}")
+    batch = scoring.get("batch_size", 64)
+    for name in scoring.get("proxies", []):
+        n = {**P.get(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
+        if isinstance(n, int) and n > batch:
+            raise ConfigError(f"config key scoring.batch_size = {batch} is smaller than proxy {name!r} option "
+                              f"n={n}; raise scoring.batch_size or set scoring.options.{name}.n")
     sel = config.get("select", {}).get("proxy", "mgm")
     scored = set(scoring.get("proxies", []))
     comps = P.COMBINED[sel].components if sel in P.COMBINED else (sel,)

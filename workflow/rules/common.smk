@@ -74,7 +74,7 @@ def proxy_options(wildcards):
     import json
 
     opts = config["scoring"]["options"].get(wildcards.proxy)
-    return json.dumps({wildcards.proxy: opts}) if opts else "{}"
+    return json.dumps({wildcards.proxy: opts}, sort_keys=True) if opts else "{}"
 
 
 def score_shards():
@@ -119,7 +119,7 @@ def study_config_json(wildcards):
     import json
 
     keys = ("study", "data", "space", "scoring", "truth", "train", "select")
-    return json.dumps({k: config[k] for k in keys})
+    return json.dumps({k: config[k] for k in keys}, sort_keys=True)
 
 
 def search_strategy(wildcards):
@@ -131,7 +131,7 @@ def search_args(wildcards):
     import json
 
     params = config["search"]["runs"][wildcards.run].get("params", {})
-    return " ".join(f"--param '{k}={json.dumps(v)}'" for k, v in params.items())
+    return " ".join(f"--param '{k}={json.dumps(v, sort_keys=True)}'" for k, v in sorted(params.items()))
 
 
 def search_repeats(wildcards):
@@ -187,7 +187,8 @@ def final_targets():
     text = [f"{TEXT}/report.md"] if config["text"]["enabled"] else []
     if not config["vision"]:
         return text
-    return search + text + [
+    # the score shards are targets too, so a deleted shard is re-scored (and only that one)
+    return search + text + score_shards() + [
         sampled_archs_table(),
         scores_table(),
         truth_table(),

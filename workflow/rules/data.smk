@@ -24,6 +24,7 @@ rule prepare_data:
         prepared_data(),
     log:
         f"{LOGS}/prepare_data.log",
+    localrule: True
     conda:
         ENV
     params:

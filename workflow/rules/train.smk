@@ -23,7 +23,10 @@ rule train:
         arch=arch_of_id,
         epochs=epochs_of_phase,
         out=subpath(output.history, parent=True),
-        cfg=config["train"],
+        batch=config["train"]["batch_size"],
+        lr=config["train"]["lr"],
+        momentum=config["train"]["momentum"],
+        wd=config["train"]["weight_decay"],
         C=config["space"]["C"],
         N=config["space"]["N"],
         seed=config["seed"],
@@ -32,8 +35,8 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} python -m knas train --arch '{params.arch}'"
         " --data {input.data} --out {params.out} --epochs {params.epochs}"
-        " --batch-size {params.cfg[batch_size]} --lr {params.cfg[lr]}"
-        " --momentum {params.cfg[momentum]} --weight-decay {params.cfg[weight_decay]}"
+        " --batch-size {params.batch} --lr {params.lr}"
+        " --momentum {params.momentum} --weight-decay {params.wd}"
         " {params.nesterov}"
         " --C {params.C} --N {params.N} --seed {params.seed} --device {params.device}"
         " --no-progress > {log} 2>&1"
