@@ -412,3 +412,24 @@ def test_cli_writes_the_truth_table(tmp_path, nb201_file):
     assert args.func(args) == 0
     df = pd.read_csv(out)
     assert df["valid_acc"].tolist() == [40.0, 41.0] and df["train_seconds"].tolist() == [9.0, 9.0]
+
+
+@pytest.mark.parametrize("kind", ["nb201", "nats_tss"])
+def test_search_oracle_reads_nb201_and_nats_files(kind, nb201_file, nats_dir):
+    """The search strategies' oracle adapter answers from the real benchmark APIs: accuracy and
+    the recorded training time of the run behind the validation accuracy, at 200 and 12 epochs."""
+    from knas.search.oracle import load_truth_oracle
+
+    path = nb201_file if kind == "nb201" else nats_dir
+    for dataset in ("cifar10", "cifar100"):
+        oracle = load_truth_oracle(kind, str(path), dataset)
+        for k, arch in enumerate(ARCHS):
+            want = expected(k, dataset)
+            got = oracle.query(arch, dataset, epochs=200)
+            assert got["valid_acc"] == pytest.approx(want["valid_acc"])
+            assert got["test_acc"] == pytest.approx(want["test_acc"])
+            assert got["train_seconds"] == pytest.approx(want["train_seconds_200ep"])
+            if (k, dataset) != DROP_12EP:
+                got12 = oracle.query(arch, dataset, epochs=12)
+                assert got12["valid_acc"] == pytest.approx(want["valid_acc_12ep"])
+                assert got12["train_seconds"] == pytest.approx(want["train_seconds_12ep"])

@@ -96,11 +96,7 @@ def load_all() -> dict[str, ProxySpec]:
     global _loaded
     if not _loaded:
         for mod in MODULES:
-            try:
-                importlib.import_module(f"{__name__}.{mod}")
-            except ModuleNotFoundError as err:
-                if err.name != f"{__name__}.{mod}":
-                    raise
+            importlib.import_module(f"{__name__}.{mod}")
         _loaded = True
     return PROXIES
 
