@@ -51,6 +51,8 @@ OFFICIAL = {  # proxy -> (reference module, function)
     "l2_norm": ("official_zero_cost", "official_l2_norm"),
     "params": ("official_zero_cost", "official_params"),
 }
+# options that select the official computation where the default is the paper's definition
+OFFICIAL_OPTIONS = {"naswot": {"official_counting": True}}
 GROUPS = {
     "ntk_cond+ntk_mse": ["ntk_cond", "ntk_mse"],
     "knas_code+gt(3)": ["knas_code", "grad_corr", "grad_value", "gt_kernel"],
@@ -121,7 +123,7 @@ def _run(kind, names, net, batch):
 
     if kind == "ours":
         ctx = P.Context(net, batch)
-        return [P.compute(n, net, batch, ctx).value for n in names]
+        return [P.compute(n, net, batch, ctx, **OFFICIAL_OPTIONS.get(n, {})).value for n in names]
     mod, fn = OFFICIAL[names[0]]
     f = getattr(importlib.import_module(f"reference.{mod}"), fn)
     if names[0] == "ntk_mse":
