@@ -74,7 +74,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, pdf: bool = True) -> list[
     targets = [path] + ([path.with_suffix(".pdf")] if pdf and fmt == "png" else [])
     for target in targets:
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=target.suffix.lstrip("."), dpi=DPI)
+            # "tight": legends placed outside the axes (e.g. below) stay inside the image
+            fig.savefig(tmp, format=target.suffix.lstrip("."), dpi=DPI, bbox_inches="tight")
     return targets
 
 
