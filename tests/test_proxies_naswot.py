@@ -7,6 +7,8 @@ import copy
 
 import numpy as np
 import pytest
+
+from proxy_checks import assert_same, snapshot
 import torch
 from torch import nn
 
@@ -97,36 +99,17 @@ def test_knas_network_gives_xautodl_scores():
             assert a == pytest.approx(c, rel=1e-12)
 
 
-def _snapshot(model):
-    return (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        [m.training for m in model.modules()],
-        [p.requires_grad for p in model.parameters()],
-        [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-    )
-
-
-def _assert_same(model, snap):
-    sd, modes, req, grads = snap
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, sd[k]), k
-    assert [m.training for m in model.modules()] == modes
-    assert [p.requires_grad for p in model.parameters()] == req
-    for p, g in zip(model.parameters(), grads):
-        assert (p.grad is None and g is None) or torch.equal(p.grad, g)
-
-
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_model_untouched(mode):
     net, b = xnet(A_CONV), make_batch(n=8)
     net.train(mode == "train")
     net.classifier.weight.grad = torch.ones_like(net.classifier.weight)  # pre-existing grad
-    snap = _snapshot(net)
+    snap = snapshot(net)
     ctx = Context(net, b)
     for oc in (False, True):
         proxies.compute("naswot", net, b, ctx, official_counting=oc)
     proxies.compute("naswot", net, b, official_counting=True, n=5)
-    _assert_same(net, snap)
+    assert_same(net, snap)
 
 
 def test_deterministic_bitwise():

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+from proxy_checks import assert_same, snapshot
 import torch
 from torch import nn
 
@@ -142,37 +144,18 @@ def test_ntk_all_skip_is_finite():
         assert math.isfinite(r.value) and r.value > 0 and r.flag is None
 
 
-def _snapshot(model):
-    return (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        [m.training for m in model.modules()],
-        [p.requires_grad for p in model.parameters()],
-        [None if p.grad is None else p.grad.clone() for p in model.parameters()],
-    )
-
-
-def _assert_same(model, snap):
-    sd, modes, req, grads = snap
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, sd[k]), k
-    assert [m.training for m in model.modules()] == modes
-    assert [p.requires_grad for p in model.parameters()] == req
-    for p, g in zip(model.parameters(), grads):
-        assert (p.grad is None and g is None) or torch.equal(p.grad, g)
-
-
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_model_untouched(mode):
     net, b = xnet(A_CONV), make_batch()
     net.train(mode == "train")
     net.stem[0].weight.grad = torch.full_like(net.stem[0].weight, 0.5)
-    snap = _snapshot(net)
+    snap = snapshot(net)
     ctx = Context(net, b)
     for name in ("ntk_cond", "ntk_mse"):
         proxies.compute(name, net, b, ctx)
     proxies.compute("linear_regions", net, b, ctx, n_samples=50, repeats=1)
     proxies.compute("linear_regions", net, b, ctx, protocol="full")
-    _assert_same(net, snap)
+    assert_same(net, snap)
 
 
 def test_deterministic_bitwise():
