@@ -269,12 +269,22 @@ def test_tape_equals_vmap(monkeypatch):
 
 def test_passes_are_shared():
     net, b = xnet(A1), make_batch()
-    ctx = Context(net, b)
-    proxies.compute("mgm", net, b, ctx, n=12)
+    ctx = Context(net, b, planned=["mgm", "knas_code"])
+    alone = proxies.compute("mgm", net, b, n=12).value  # no per-example proxy planned: summed pass
+    assert proxies.compute("mgm", net, b, ctx, n=12).value == pytest.approx(alone, rel=1e-6)
     proxies.compute("mgm", net, b, ctx, n=12, sampled=5)
     proxies.compute("knas_code", net, b, ctx, n=12)
     proxies.compute("knas_code", net, b, ctx, n=12, torch1x_zero_grad=True)
     assert ctx.hits == {("per_example_grads", 12): 3}  # one pass for all four
+    # mgm alone: one plain batched pass, reused by Eq. 15 and Eq. 16; a later per-example proxy
+    # makes its own pass, and mgm then reads the per-example one
+    ctx = Context(net, b)
+    proxies.compute("mgm", net, b, ctx, n=12)
+    proxies.compute("mgm", net, b, ctx, n=12, sampled=5)
+    assert ctx.hits == {("summed_grads", 12): 1} and not ctx.has(("per_example_grads", 12))
+    proxies.compute("grad_corr", net, b, ctx, n=12)
+    assert proxies.compute("mgm", net, b, ctx, n=12).value == pytest.approx(alone, rel=1e-6)
+    assert ctx.hits == {("summed_grads", 12): 1, ("per_example_grads", 12): 1}
 
 
 def test_knas_network_gives_xautodl_scores():

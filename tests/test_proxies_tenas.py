@@ -52,12 +52,13 @@ def make_batch(n=8, m=6, k=10, seed=1):
 
 # ---- NTK: official references ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("method", ["jacobian", "jvp"])
 @pytest.mark.parametrize("arch", [A_CONV, A_SKIP, A_MIX])
-def test_ntk_matches_official(arch):
+def test_ntk_matches_official(arch, method):
     net, b = xnet(arch), make_batch()
     ctx = Context(net, b)
     cond = proxies.compute("ntk_cond", net, b, ctx)
-    mse = proxies.compute("ntk_mse", net, b, ctx)
+    mse = proxies.compute("ntk_mse", net, b, ctx, method=method)
     assert cond.flag is None and mse.flag is None
     assert cond.value == pytest.approx(official_ntk_cond(net, b.x), rel=1e-4)
     teg_cond, teg_mse = official_teg_ntk(net, b.x, b.y, b.x_val, b.y_val, 10)
@@ -65,6 +66,25 @@ def test_ntk_matches_official(arch):
     assert mse.value == pytest.approx(teg_mse, rel=1e-4)
     # the training-batch Jacobian was computed once for both proxies
     assert ctx.hits[("ntk_jacobian", 8, "train", "weight")] == 1
+    # jvp never builds the validation rows
+    assert (("ntk_jacobian_val", "train", "cell_weight") in ctx._cache) == (method == "jacobian")
+
+
+def test_ntk_mse_auto_takes_jvp_for_few_classes():
+    """Few classes in a larger batch: auto -> forward-mode path, equal to TEG-NAS's float32 value."""
+    g = torch.Generator().manual_seed(7)
+    n = 24
+    x, xv = torch.randn(n, 3, 32, 32, generator=g), torch.randn(n, 3, 32, 32, generator=g)
+    y, yv = torch.randint(0, 4, (n,), generator=g), torch.randint(0, 10, (n,), generator=g)
+    b = ProxyBatch(x, y, 10, xv, yv)  # 4 classes present in y: 2 * 4 < 24
+    for arch in (A_CONV, A_MIX):
+        net = xnet(arch)
+        ctx = Context(net, b)
+        mse = proxies.compute("ntk_mse", net, b, ctx)
+        assert ("ntk_jacobian_val", "train", "cell_weight") not in ctx._cache
+        assert mse.flag is None
+        assert mse.value == pytest.approx(official_teg_ntk(net, x, y, xv, yv, 10)[1], rel=1e-4)
+        assert mse.value == pytest.approx(proxies.compute("ntk_mse", net, b, method="jacobian").value, rel=1e-4)
 
 
 def test_ntk_knas_network_gives_xautodl_scores():
@@ -126,13 +146,14 @@ def test_mse_against_float64_kernel_regression():
 
 # ---- NTK: degenerate, model untouched, determinism, errors ------------------------------------------
 
+@pytest.mark.parametrize("method", ["jacobian", "jvp"])
 @pytest.mark.parametrize("arch", [A_DISC, A_NONE])
-def test_ntk_disconnected_sentinels(arch):
+def test_ntk_disconnected_sentinels(arch, method):
     net, b = xnet(arch), make_batch()
     cond = proxies.compute("ntk_cond", net, b)
     assert (cond.value, cond.flag) == (100000.0, "sentinel")
     assert official_ntk_cond(net, b.x) == 100000.0
-    mse = proxies.compute("ntk_mse", net, b)
+    mse = proxies.compute("ntk_mse", net, b, method=method)
     assert (mse.value, mse.flag) == (-1.0, "sentinel")
     assert official_teg_ntk(net, b.x, b.y, b.x_val, b.y_val, 10) == (-1, -1)
 
@@ -153,6 +174,7 @@ def test_model_untouched(mode):
     ctx = Context(net, b)
     for name in ("ntk_cond", "ntk_mse"):
         proxies.compute(name, net, b, ctx)
+    proxies.compute("ntk_mse", net, b, ctx, method="jvp")
     proxies.compute("linear_regions", net, b, ctx, n_samples=50, repeats=1)
     proxies.compute("linear_regions", net, b, ctx, protocol="full")
     assert_same(net, snap)
@@ -182,6 +204,8 @@ def test_ntk_errors():
         proxies.compute("ntk_mse", net, ProxyBatch(b.x, None, 10, b.x_val, b.y_val))
     with pytest.raises(ValueError, match="unknown option"):
         proxies.compute("ntk_cond", net, b, eps=1e-3)
+    with pytest.raises(ValueError, match="method='vjp'.*auto, jacobian, jvp"):
+        proxies.compute("ntk_mse", net, b, method="vjp")
     assert not proxies.get("ntk_cond").higher_is_better and not proxies.get("ntk_mse").higher_is_better
     assert proxies.get("ntk_mse").needs_labels and not proxies.get("ntk_cond").needs_labels
 

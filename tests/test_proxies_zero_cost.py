@@ -211,6 +211,15 @@ def test_params_equal_nb201_table_and_flops_follow_input_shape(shared_data):
     assert res["flops"].value < proxies.compute("flops", net, ProxyBatch(torch.zeros(1, 3, 32, 32), None, 120)).value
 
 
+def test_params_counts_shared_once_and_skips_frozen():
+    """The module-tree walk counts like ``model.parameters()``: tied weights once, frozen ones not."""
+    lin = torch.nn.Linear(4, 4)
+    net = torch.nn.Sequential(lin, torch.nn.ReLU(), lin, torch.nn.Sequential(torch.nn.Linear(4, 3)))
+    net[3][0].bias.requires_grad_(False)
+    b = ProxyBatch(torch.zeros(2, 4, 1, 1), None, 3)
+    assert proxies.compute("params", net, b).value == OFFICIAL["params"](net) == 20 + 12
+
+
 # ---- degenerate cells --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch", [A_DISC, A_NONE])
@@ -270,11 +279,13 @@ def test_shared_pass_gives_standalone_values(first):
     """grad_norm/snip/plain/fisher share one CE pass; grasp (split 1) fills it too."""
     net, b = xnet(A_CONV), make_batch()
     alone = {name: proxies.compute(name, net, b).value for name in ("grad_norm", "snip", "plain", "fisher", "grasp")}
-    ctx = Context(net, b)
     order = [first] + [n for n in alone if n != first]
-    shared = {name: proxies.compute(name, net, b, ctx).value for name in order}
-    assert shared == alone
-    assert ctx.hits[("ce_grad", b.n, 1, True)] >= 3
+    for planned in (order, ()):  # fisher planned: one pass for all; else fisher makes its own
+        ctx = Context(net, b, planned=planned)
+        shared = {name: proxies.compute(name, net, b, ctx).value for name in order}
+        assert shared == alone
+        assert ctx.hits[("ce_grad", b.n, 1, True)] >= 3
+        assert ctx.has(("ce_grad", b.n, 1, True)) and ctx.cached(("ce_grad", b.n, 1, True), None).has_fisher
 
 
 def test_n_uses_first_examples():

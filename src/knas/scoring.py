@@ -95,7 +95,7 @@ def score_architectures(
         net = build_network(arch, C=cfg.C, N=cfg.N, num_classes=data.num_classes, seed=cfg.init_seed).to(device)
         if i == 0:
             P.check_batch(net, batch)
-        ctx = P.Context(net, batch, seed=cfg.init_seed)
+        ctx = P.Context(net, batch, seed=cfg.init_seed, planned=proxy_names)
         row = {"arch_id": index_of(arch), "arch": arch}
         for spec in specs:
             t0 = time.perf_counter()

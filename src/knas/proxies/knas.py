@@ -29,7 +29,10 @@ fall back to a plain batched backward for the summed gradient and, only when ind
 are asked for, ``torch.func.vmap(torch.func.grad(...))`` over single examples ("vmap": full
 per-example gradients, slower, more memory).
 All five KNAS / GT-NAS proxies (:mod:`knas.proxies.gtnas`) share this one pass through
-``ctx.cached(("per_example_grads", n), ...)``.
+``ctx.cached(("per_example_grads", n), ...)``. ``mgm`` needs only the summed gradient: when no
+per-example proxy is planned on the context (``ctx.planned``) and none ran before, it takes a
+plain batched backward of the summed loss on the same per-example-BN copy instead (no tape;
+:func:`summed_grads`).
 
 Deviations from the official loop, all documented here:
 
@@ -63,7 +66,6 @@ returned).
 """
 from __future__ import annotations
 
-import copy
 import types
 from dataclasses import dataclass
 
@@ -72,7 +74,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register
-from .base import Context, ProxyBatch, ProxyResult, check_n, logits_of, run_chunked
+from .base import Context, ProxyBatch, ProxyResult, check_n, logits_of, run_chunked, working_copy
 
 PAPER_KNAS = "Xu et al., KNAS: Green Neural Architecture Search, ICML 2021"
 
@@ -118,7 +120,7 @@ def instance_norm_copy(model: nn.Module) -> nn.Module:
 
     Parameter names, order and values are those of ``model``; the caller's model is not changed.
     """
-    m = copy.deepcopy(model)
+    m = working_copy(model)
     m.train()
     for name, mod in m.named_modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -438,6 +440,49 @@ def per_example_grads(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int)
     return ctx.cached(("per_example_grads", n), lambda: _compute_per_example_grads(model, batch, n, METHOD))
 
 
+# proxies that need individual per-example gradients (the tape); mgm needs only their sum
+PER_EXAMPLE_PROXIES = frozenset({"knas_code", "grad_corr", "grad_value", "gt_kernel"})
+
+
+class SummedGrads:
+    """The summed per-example gradients alone (all ``mgm`` needs), from one plain batched
+    backward of the summed loss on the per-example-BN copy: no tape hooks, the weight gradients
+    straight from autograd. ``names``/``summed``/``degenerate`` as :class:`PerExampleGrads`."""
+
+    def __init__(self, names, chunks: list[_Chunk]):
+        self.names = tuple(names)
+        self._chunks = chunks
+        self.logits = torch.cat([c.logits for c in chunks])
+
+    @property
+    def degenerate(self) -> bool:
+        return input_independent(self.logits)
+
+    def summed(self, name: str) -> torch.Tensor:
+        parts = [c.sums[name] for c in self._chunks]
+        return torch.stack(parts).sum(0) if len(parts) > 1 else parts[0]
+
+
+def _compute_summed_grads(model: nn.Module, batch: ProxyBatch, n: int) -> SummedGrads:
+    x, y = _prepare_inputs(model, batch, n)
+    m = instance_norm_copy(model)
+    named = _trainable(m)
+    chunks = run_chunked(lambda s, e: _batched_chunk(m, named, x[s:e], y[s:e]), n, CHUNK)
+    return SummedGrads([k for k, _ in named if k in chunks[0].used], chunks)
+
+
+def summed_grads(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int):
+    """Summed per-example gradients of the first ``n`` examples for ``mgm``.
+
+    From the shared per-example pass when the context has it or will need it (a per-example
+    proxy is in ``ctx.planned``, or ``METHOD == "vmap"``: examples may interact), else from a
+    plain batched backward (:class:`SummedGrads`, ~1.7x faster than the tape on CPU).
+    """
+    if METHOD == "vmap" or ctx.has(("per_example_grads", n)) or ctx.planned & PER_EXAMPLE_PROXIES:
+        return per_example_grads(model, batch, ctx, n)
+    return ctx.cached(("summed_grads", n), lambda: _compute_summed_grads(model, batch, n))
+
+
 def sample_indices(model: nn.Module, m: int, seed: int) -> dict[str, torch.Tensor]:
     """Seeded random entries per trainable parameter tensor: ``name -> (min(m, numel),)`` int64.
 
@@ -489,7 +534,7 @@ def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: i
     """
     if sampled is not None:
         idx = sample_indices(model, sampled, seed)
-    pe = per_example_grads(model, batch, ctx, n)
+    pe = summed_grads(model, batch, ctx, n)
     mean = {k: pe.summed(k).double() / n for k in pe.names}  # (numel,) mean gradient, float64
     if sampled is None:
         total = sum(float(mean[k].pow(2).sum()) for k in pe.names)

@@ -31,7 +31,6 @@ Documented deviations / caller's business:
 """
 from __future__ import annotations
 
-import copy
 import weakref
 from dataclasses import dataclass
 
@@ -40,7 +39,7 @@ import torch
 from torch import nn
 
 from . import register
-from .base import Context, ProxyBatch, ProxyResult, check_n
+from .base import Context, ProxyBatch, ProxyResult, check_n, working_copy
 
 _GRAM_CHUNK = 1 << 23  # units per float32 matmul: |Z Z^T| <= 2**23 stays exact in float32
 
@@ -82,7 +81,7 @@ def relu_code_grams(model: nn.Module, x: torch.Tensor) -> list[CodeGram]:
     A module whose input is the very tensor (same object, same version) already coded in this
     forward (e.g. a ``ReLUConvBN`` wrapper and its inner ``nn.ReLU``) reuses that Gram.
     """
-    net = copy.deepcopy(model)
+    net = working_copy(model)
     net.train()
     records: list[CodeGram] = []
     seen: dict[int, tuple[weakref.ref, int, torch.Tensor]] = {}

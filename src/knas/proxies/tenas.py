@@ -20,9 +20,8 @@ it cannot be chunked (BN couples the examples), so there is no out-of-memory ret
 """
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,7 +32,8 @@ from torch import nn
 
 from ..nb201.space import EDGES, OPS, parse, validate
 from . import register, register_combined
-from .base import Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits
+from .base import (Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits, logits_of,
+                   working_copy)
 from .naswot import cached_code_grams
 
 TENAS_NAN_SENTINEL = 100000.0  # TE-NAS: np.nan_to_num(cond, nan=100000.0)
@@ -53,6 +53,7 @@ class Jacobian:
     G: torch.Tensor  # (N, P)
     names: list[str]
     slices: list[tuple[int, int]]
+    shapes: list[tuple[int, ...]] = field(default_factory=list)  # parameter shapes, as names
 
     def columns(self, keep: Callable[[str], bool]) -> torch.Tensor:
         """Contiguous ``(N, P')`` copy of the columns of the parameters whose name passes ``keep``."""
@@ -82,7 +83,7 @@ def batch_graph_jacobian(model: nn.Module, x: torch.Tensor, keep: Callable[[str]
     left out. A parameter that gets no gradient for a later example (impossible in NB201) gets
     zeros there.
     """
-    net = copy.deepcopy(model)
+    net = working_copy(model)
     net.train()
     named = [(name, p) for name, p in net.named_parameters() if p.requires_grad and keep(name)]
     logits = forward_logits(net, x)  # (N, K)
@@ -114,7 +115,7 @@ def batch_graph_jacobian(model: nn.Module, x: torch.Tensor, keep: Callable[[str]
             row = grads(i, params)
         flat = [torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1) for g, p in zip(row, params)]
         torch.cat(flat, out=G[i])  # one copy per row (official: cat per row, then stack)
-    return Jacobian(G, names, slices)
+    return Jacobian(G, names, slices, [tuple(p.shape) for p in params])
 
 
 def cached_jacobian(ctx: Context, batch: ProxyBatch, n: int | None) -> Jacobian:
@@ -184,6 +185,97 @@ def ntk_regression_mse(Gx: torch.Tensor, Gy: torch.Tensor, Yx: torch.Tensor, Yy:
         return None
 
 
+def _no_running_stats(net: nn.Module) -> nn.Module:
+    """Train-mode BN of a working copy without running statistics: the same batch-statistics
+    forward, and no in-place buffer update (forward-mode AD refuses one with dual inputs)."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+    return net
+
+
+def val_gradient_check(model: nn.Module, x_val: torch.Tensor, names: list[str]) -> bool:
+    """TEG-NAS's validity test of ``G_y`` without building it: every parameter in ``names`` takes
+    part in the validation batch graph and ``G_y.sum() != 0``. ``G_y.sum()`` is the entry sum of
+    the gradient of ``sum_j sum_c logits[j, c]`` (one backward through the batch graph)."""
+    net = working_copy(model)
+    net.train()
+    params = dict(net.named_parameters())
+    logits = forward_logits(net, x_val)
+    if not logits.requires_grad:
+        return False
+    grads = torch.autograd.grad(logits.sum(), [params[k] for k in names], allow_unused=True)
+    if any(g is None for g in grads):
+        return False
+    return bool(sum(g.sum() for g in grads) != 0)
+
+
+def val_predictions_jvp(model: nn.Module, x_val: torch.Tensor, directions: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``G_y @ w_k`` for each direction ``k``, without ``G_y``: the forward-mode derivative of
+    ``sum_c logits[j, c]`` (train-mode batch graph of ``x_val``) along ``w_k``.
+
+    ``directions``: parameter name -> ``(K, *shape)`` tangents. Returns ``(M, K)`` in float64.
+    One forward-mode pass per direction (each ~2.5 forward passes), against one backward pass
+    per validation example for the rows of ``G_y``.
+    """
+    import torch.autograd.forward_ad as fwAD
+
+    net = _no_running_stats(working_copy(model))
+    net.train()
+    params = {k: p.detach() for k, p in net.named_parameters()}
+    k_dirs = next(iter(directions.values())).shape[0]
+    out = []
+    with torch.no_grad():
+        for k in range(k_dirs):
+            with fwAD.dual_level():
+                dual = dict(params)
+                for name, t in directions.items():
+                    dual[name] = fwAD.make_dual(params[name], t[k])
+                s = logits_of(torch.func.functional_call(net, dual, (x_val,))).sum(1)  # (M,)
+                out.append(fwAD.unpack_dual(s).tangent.double())
+    return torch.stack(out, 1)  # (M, K)
+
+
+def ntk_regression_mse_jvp(model: nn.Module, J: Jacobian, x_val: torch.Tensor, Yx: torch.Tensor,
+                           Yy: torch.Tensor) -> float | None:
+    """The TEG-NAS MSE with the validation side computed by forward-mode AD (see ``ntk_mse``).
+
+    ``PY = K_yx K_xx^-1 Y_x = G_y (G_x^T (K_xx^-1 Y_x))``: ``K_xx`` and its ``torch.inverse`` in
+    float32 as TEG-NAS, then ``w = G_x^T K_xx^-1 Y_x`` in float64 (one ``(P,)`` vector per class
+    present in ``Y_x`` but the last, whose PY column is minus the sum of the others; absent classes
+    have an all-zero centred column, so a zero column of PY), and ``G_y w`` by
+    :func:`val_predictions_jvp`. ``None`` as :func:`ntk_regression_mse`.
+    """
+    names = [k for k in J.names if is_cell_weight(k)]
+    Gx = J.columns(is_cell_weight)  # (N, Pc)
+    if Gx.sum() == 0 or not names or not val_gradient_check(model, x_val, names):
+        return None
+    try:
+        inv = torch.inverse(torch.einsum("nc,mc->nm", Gx, Gx))  # (N, N) float32, as TEG-NAS
+    except RuntimeError:  # singular K_xx
+        return None
+    present = (Yx != 0).any(0).nonzero().flatten()  # classes with a nonzero centred column
+    # the centred columns sum to 0 (each one-hot row and the mean row sum to 1), so PY's columns
+    # do too: the last present class needs no pass of its own (PY[:, last] = -sum of the others)
+    solved = present[:-1]
+    W = Gx.double().T @ (inv.double() @ Yx[:, solved].double())  # (Pc, K' - 1)
+    shapes = dict(zip(J.names, J.shapes))
+    directions, start = {}, 0
+    for name in names:
+        size = math.prod(shapes[name])
+        directions[name] = W[start : start + size].T.reshape(-1, *shapes[name]).to(Gx.dtype)
+        start += size
+    PY = torch.zeros(Yy.shape, dtype=torch.float64, device=Yy.device)  # (M, K)
+    if len(solved):
+        PY[:, solved] = val_predictions_jvp(model, x_val, directions)
+        PY[:, present[-1]] = -PY[:, solved].sum(1)
+    return float(((PY - Yy.double()) ** 2).sum(1).mean(0))
+
+
+NTK_MSE_METHODS = ("auto", "jacobian", "jvp")
+
+
 @register(
     "ntk_mse",
     higher_is_better=False,
@@ -191,8 +283,9 @@ def ntk_regression_mse(Gx: torch.Tensor, Gy: torch.Tensor, Yx: torch.Tensor, Yy:
     paper="TEG-NAS (Chen et al., 2021)",
     degenerate="-1.0 (flag 'sentinel'): TEG-NAS's 'bad gradients' value (cell gradients sum to 0)",
     n=None,
+    method="auto",
 )
-def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
+def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="auto"):
     """NTK kernel-regression MSE on a held-out batch (TEG-NAS "generalization"; needs x_val/y_val).
 
     TEG-NAS ``get_ntk_n`` MSE part: ``G_x`` = the batch-graph Jacobian of the first ``n``
@@ -204,7 +297,17 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
     TEG-NAS's "bad" cases (a Jacobian summing to exactly 0, e.g. a disconnected cell, or a failed
     inverse) return its value -1.0 with flag ``"sentinel"`` (rank them as worst); a non-finite
     MSE from a near-singular ``K_xx`` is NaN with flag ``"nan"``.
+
+    ``method``: ``"jacobian"`` builds ``G_y`` row by row as TEG-NAS (one backward per validation
+    example) and follows its float32 arithmetic exactly; ``"jvp"`` never builds ``G_y``: only
+    ``G_y w`` is needed, for ``K' - 1`` vectors ``w = G_x^T K_xx^-1 Y_x[:, c]`` (``K'`` classes
+    present in the batch), one forward-mode pass each (:func:`ntk_regression_mse_jvp`; same value up to float rounding, the
+    products after the float32 inverse in float64); ``"auto"`` takes ``"jvp"`` when
+    ``2 (K' - 1) < M`` (a forward-mode pass costs about two backward passes): CIFAR-10, 10 classes,
+    64 validation images -> jvp; CIFAR-100 / ImageNet16-120 batches of 64 -> jacobian.
     """
+    if method not in NTK_MSE_METHODS:
+        raise ValueError(f"option method={method!r}: allowed: {', '.join(NTK_MSE_METHODS)}")
     if batch.x_val is None or batch.y_val is None:
         raise ValueError(
             "proxy 'ntk_mse' needs a second (validation) batch: set batch.x_val and batch.y_val "
@@ -215,21 +318,26 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
     J = cached_jacobian(ctx, batch, n)
     n_x = J.G.shape[0]
     dev = ctx.device
-    Gx = J.columns(is_cell_weight)  # (N, Pc)
     x_val = batch.x_val.to(dev)
-    Gy = ctx.cached(
-        ("ntk_jacobian_val", "train", "cell_weight"),
-        lambda: batch_graph_jacobian(ctx.model, x_val, is_cell_weight).G,
-    )  # (M, Pc)
-    if Gx.shape[1] != Gy.shape[1]:  # a parameter in one graph but not the other
-        return ProxyResult(TEG_BAD_SENTINEL, "sentinel")
     Yx = centred_onehot(batch.y[:n_x].to(dev), batch.num_classes)  # (N, K)
     Yy = centred_onehot(batch.y_val.to(dev), batch.num_classes)  # (M, K)
-    mse = ntk_regression_mse(Gx, Gy, Yx, Yy)
+    if method == "auto":
+        present = int((Yx != 0).any(0).sum())
+        method = "jvp" if 2 * (present - 1) < x_val.shape[0] else "jacobian"
+    if method == "jvp":
+        mse = ntk_regression_mse_jvp(ctx.model, J, x_val, Yx, Yy)
+    else:
+        Gx = J.columns(is_cell_weight)  # (N, Pc)
+        Gy = ctx.cached(
+            ("ntk_jacobian_val", "train", "cell_weight"),
+            lambda: batch_graph_jacobian(ctx.model, x_val, is_cell_weight).G,
+        )  # (M, Pc)
+        if Gx.shape[1] != Gy.shape[1]:  # a parameter in one graph but not the other
+            return ProxyResult(TEG_BAD_SENTINEL, "sentinel")
+        mse = ntk_regression_mse(Gx, Gy, Yx, Yy)
     if mse is None:
         return ProxyResult(TEG_BAD_SENTINEL, "sentinel")
     return finite_or_flag(mse)
-
 
 # ---- linear regions -------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ Faster than the official code, with the same values (tests: rtol 1e-4 against
 * ``grad_norm``, ``snip``, ``plain`` and (in train mode) ``fisher`` share ONE forward/backward
   (``ctx.cached(("ce_grad", n, split_data, train), ...)``): the CE gradient of the conv/linear
   weights of one deep copy, plus fisher's per-channel ``Σ_hw act·∂L/∂act`` collected by tensor
-  hooks in the same backward. snip's mask trick gives ``|∂L/∂(W⊙m)|_{m=1} = |∂L/∂W ⊙ W|``.
+  hooks in the same backward when fisher is asked for or planned on the context (``ctx.planned``;
+  the hooks cost ~15% of the pass, so grad_norm/snip/plain alone run without them).
+  snip's mask trick gives ``|∂L/∂(W⊙m)|_{m=1} = |∂L/∂W ⊙ W|``.
 * ``grasp``: upstream runs forward #1 (no graph) for ``g`` and forward #2 with
   ``create_graph`` for ``Hg``. Forward #2 replays forward #1 exactly (same weights, same batch,
   batch-statistics BN), so one forward serves both: ``g`` is the detached ``create_graph``
@@ -37,7 +39,6 @@ Upstream grasp keeps only the LAST chunk's gradient ``g`` when ``split_data > 1`
 """
 from __future__ import annotations
 
-import copy
 import math
 import types
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ from torch import autograd, nn
 
 from ..nb201.flops import count_flops
 from . import register
-from .base import Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, is_cuda_oom, logits_of
+from .base import (Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, is_cuda_oom, logits_of,
+                   working_copy)
 
 PAPER = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 _LAYERS = (nn.Conv2d, nn.Linear)
@@ -70,7 +72,7 @@ def _identity(self, x):
 
 def _copy(model: nn.Module, bn: bool = True) -> nn.Module:
     """Upstream ``copynet``: a deep copy; with ``bn=False`` every BatchNorm forward is identity."""
-    net = copy.deepcopy(model)
+    net = working_copy(model)
     if not bn:
         for m in net.modules():
             if isinstance(m, _BNS):
@@ -124,6 +126,7 @@ class CEGrad:
     grads: list  # per Conv2d/Linear: dL/dW (shape of W) or None when W got no gradient
     fisher: list  # per Conv2d/Linear: (C_out,) Σ_chunks 0.5·mean_n(Σ_hw act·dL/dact)², or None
     split: int  # the split actually used (larger than asked after a CUDA OOM retry)
+    has_fisher: bool = False  # the pass collected fisher's statistics
 
 
 class _FisherProbe:
@@ -165,10 +168,11 @@ class _FisherProbe:
 
 
 def _ce_grad(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool, split: int, all_weights: bool = False
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, train: bool, split: int, all_weights: bool = False,
+    fisher: bool = False,
 ) -> CEGrad:
     """CE gradient of the Conv2d/Linear weights of a BN-on deep copy in mode ``train``
-    (upstream grad_norm/plain; with ``train``, also fisher's statistics).
+    (upstream grad_norm/plain; with ``fisher`` and ``train``, also fisher's statistics).
 
     A frozen weight (``requires_grad=False``) gets no gradient (``None``), as upstream's
     ``loss.backward()``; with ``all_weights`` every conv/linear weight gets one (snip's mask
@@ -187,7 +191,7 @@ def _ce_grad(
             ids = {id(w) for w in wanted}
             wanted += [p for p in net.parameters() if p.requires_grad and id(p) not in ids]
         grads: list = [None] * len(layers)
-        probe = _FisherProbe(layers) if train and not all_weights else None
+        probe = _FisherProbe(layers) if fisher and train and not all_weights else None
         try:
             for st, en in _chunks(x.shape[0], split):
                 loss = F.cross_entropy(logits_of(net(x[st:en])), y[st:en])
@@ -200,7 +204,9 @@ def _ce_grad(
         finally:
             if probe is not None:
                 probe.close()
-        return CEGrad(grads, probe.fisher if probe is not None else [None] * len(layers), split)
+        if probe is None:
+            return CEGrad(grads, [None] * len(layers), split)
+        return CEGrad(grads, probe.fisher, split, has_fisher=True)
 
     return _with_oom_retry(run, x.shape[0], split)
 
@@ -209,13 +215,24 @@ def _ce_key(n: int, split: int, train: bool) -> tuple:
     return ("ce_grad", n, split, bool(train))
 
 
-def _cached_ce_grad(model, batch, ctx, n, split_data, train: bool, all_weights: bool = False) -> CEGrad:
+def _cached_ce_grad(model, batch, ctx, n, split_data, train: bool, all_weights: bool = False,
+                    need_fisher: bool = False) -> CEGrad:
+    """The shared CE pass. Fisher's per-layer statistics cost a hooked backward, so they are
+    collected only when ``need_fisher`` or ``"fisher"`` is planned on the context; a cached pass
+    without them is recomputed (and replaced) when fisher asks."""
     x, y = _inputs(model, batch, ctx, n, labels=True)
     split = _check_split(split_data, x.shape[0])
     if all_weights and not all(m.weight.requires_grad for m in _layers(model)):
         key = ("ce_grad_all_weights", x.shape[0], split, bool(train))
         return ctx.cached(key, lambda: _ce_grad(model, x, y, train, split, all_weights=True))
-    return ctx.cached(_ce_key(x.shape[0], split, train), lambda: _ce_grad(model, x, y, train, split))
+    key = _ce_key(x.shape[0], split, train)
+    if ctx.has(key):
+        ce = ctx.cached(key, lambda: None)
+        if ce.has_fisher or not (need_fisher and train):
+            return ce
+    ce = _ce_grad(model, x, y, train, split, fisher=need_fisher or "fisher" in ctx.planned)
+    ctx.store(key, ce)
+    return ce
 
 
 def _weights(model: nn.Module) -> list[torch.Tensor]:
@@ -276,7 +293,7 @@ def fisher(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data
     (before BN); the per-channel value is broadcast to every weight of that output channel
     (``reshape_elements``), so a layer contributes ``Σ_k fisher_k · prod(W.shape[1:])``.
     Layers carrying a ``dont_ch_prune`` attribute are skipped, as upstream."""
-    ce = _cached_ce_grad(model, batch, ctx, n, split_data, True)
+    ce = _cached_ce_grad(model, batch, ctx, n, split_data, True, need_fisher=True)
     total = 0.0
     for m, f in zip(_layers(model), ce.fisher):
         if f is None or hasattr(m, "dont_ch_prune"):
@@ -312,7 +329,7 @@ def grasp(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=
             st, en = chunks[-1]
             loss = F.cross_entropy(logits_of(net(x[st:en])), y[st:en])
             g = autograd.grad(loss, weights, allow_unused=True)
-        probe = _FisherProbe(layers) if split == 1 and shareable and train else None
+        probe = _FisherProbe(layers) if split == 1 and shareable and train and "fisher" in ctx.planned else None
         hg: list = [None] * len(weights)
         try:
             for st, en in chunks:  # pass #2: Hg accumulated over chunks
@@ -323,7 +340,8 @@ def grasp(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=
                 if g is None:  # split == 1: this forward is identical to upstream's forward #1
                     g = [None if t is None else t.detach() for t in grad_f]
                     if shareable:
-                        ce = CEGrad(list(g), probe.fisher if probe is not None else [None] * len(g), 1)
+                        ce = (CEGrad(list(g), [None] * len(g), 1) if probe is None
+                              else CEGrad(list(g), probe.fisher, 1, has_fisher=True))
                         ctx.cached(_ce_key(x.shape[0], 1, train), lambda: ce)
                 terms = [(gi * fi).sum() for gi, fi in zip(g, grad_f) if gi is not None and fi is not None]
                 z = torch.stack(terms).sum() if terms else None
@@ -394,7 +412,7 @@ def _abs_double_copy(model: nn.Module, bn: bool) -> nn.Module:
             new = t.detach().abs()
             new = new.double() if new.is_floating_point() else new
             memo[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else new
-    net = copy.deepcopy(model, memo)
+    net = working_copy(model, memo)
     if not bn:
         for m in net.modules():
             if isinstance(m, _BNS):
@@ -454,8 +472,20 @@ def l2_norm(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
     degenerate="the network's parameter count (unused ops' weights count)",
 )
 def params(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
-    """Number of trainable parameters, raw count (NB201 ``params_M`` = this / 1e6); higher is better, as in the zero-cost paper."""
-    return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    """Number of trainable parameters, raw count (NB201 ``params_M`` = this / 1e6); higher is better, as in the zero-cost paper.
+
+    Same count as ``sum(p.numel() for p in model.parameters() if p.requires_grad)`` (shared
+    parameters once), by a direct walk of the module tree (no parameter-name strings: 2x faster)."""
+    seen: set[int] = set()
+    total, stack = 0, [model]
+    while stack:
+        m = stack.pop()
+        for p in m._parameters.values():
+            if p is not None and p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+        stack.extend(c for c in m._modules.values() if c is not None)
+    return float(total)
 
 
 @register(
