@@ -121,7 +121,12 @@ def _child(kind, names, args, arch, q):
             reps = math.ceil(0.25 / max(dt, 1e-5))
             dt = sum(timed()[1] for _ in range(reps)) / reps
         peak = _peak(args.device)
-        q.put({"seconds": dt, "values": values, "peak_mib": peak, "base_mib": base})
+        out = {"seconds": dt, "values": values, "peak_mib": peak, "base_mib": base}
+        if kind == "ours" and "knas_code" in names:  # the size of the terms knas_code sums
+            from proxy_checks import knas_code_scale
+
+            out["scale"] = knas_code_scale(net, batch, 50)
+        q.put(out)
     except Exception as err:  # report, never hang the parent
         q.put({"error": f"{type(err).__name__}: {err}"})
 
@@ -153,9 +158,13 @@ def measure(kind, names, args, arch):
     return out
 
 
-def close(a, b) -> bool:
+def close(a, b, scale: float | None = None) -> bool:
+    """rtol 1e-4; for knas_code (a small difference of large sums, see SPEC/tests) within 1e-4
+    of the sum of |terms| instead."""
     if math.isnan(a) and math.isnan(b):
         return True
+    if scale is not None:
+        return abs(a - b) <= 1e-4 * scale
     return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-12)
 
 
@@ -203,7 +212,8 @@ def main(argv=None):
                 continue
             off.append(statistics.median(sum(x["seconds"] for x in ref) for ref in refs))
             peak_f = max(peak_f, max(x["peak_mib"] for ref in refs for x in ref))
-            agree &= all(close(a, x["values"][0]) for a, x in zip(r["values"], refs[0]))
+            agree &= all(close(a, x["values"][0], r.get("scale") if m == "knas_code" else None)
+                         for m, a, x in zip(members, r["values"], refs[0]))
         if not ours:
             continue
         o = sum(ours) / len(ours)
@@ -223,8 +233,12 @@ def main(argv=None):
         print("|---|---:|---:|---:|:---:|---:|")
         for r in rows:
             eq = "" if r["equal"] is None else ("yes" if r["equal"] else "NO")
+            if eq and "knas_code" in r["proxy"]:
+                eq += "*"
             print(f"| {r['proxy']} | {r['knas_s']:.3f} | {r['official_s']:.3f} | {r['speedup']:.2f}x | {eq} | "
                   f"{r['knas_peak_mib']:.0f} / {r['official_peak_mib']:.0f} |")
+        print("\n\\* knas_code: within 1e-4 of the sum of |terms| it adds (float64 vs the official float32 "
+              "sum of centred products of both signs; see the tests)")
     else:
         print(head)
         print(f"{'proxy':24s} {'knas s':>9s} {'official s':>11s} {'speedup':>8s} {'equal':>6s} {'peak MiB':>9s}")

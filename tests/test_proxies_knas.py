@@ -15,6 +15,7 @@ from knas import proxies
 from knas.proxies import knas as kn
 from knas.proxies.base import Context, ProxyBatch
 from reference.official_knas import official_knas_code, official_mgm
+from proxy_checks import knas_code_scale
 
 xautodl_models = pytest.importorskip("xautodl.models")
 
@@ -40,15 +41,6 @@ def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, hw, hw, generator=g).to(dtype)
     return ProxyBatch(x, torch.randint(0, k, (n,), generator=g), k)
-
-
-def knas_code_scale(net, b, n, ctx=None):
-    """sum_e |dot(a_e, b_e)| / n^2 in float64: the size of the terms the score sums (its conditioning)."""
-    pe = kn.per_example_grads(net, b, ctx or Context(net, b), n)
-    taken = kn.select_official_tensors(pe.names, pe.numel)
-    s = torch.stack([pe.first(k, 50) for k in taken], 1).double()
-    a, c = s[: n // 2] - s[: n // 2].mean(0), s[n // 2:] - s[n // 2:].mean(0)
-    return float((a * c).sum(0).abs().sum()) / n**2
 
 
 # ---- fidelity to the official code / paper ---------------------------------------------------

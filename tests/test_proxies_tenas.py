@@ -184,10 +184,11 @@ def test_deterministic_bitwise():
     b = make_batch()
     runs = [
         [proxies.compute(p, xnet(A_MIX, seed=s), b).value for p in ("ntk_cond", "ntk_mse", "linear_regions")]
+        + [proxies.compute("ntk_mse", xnet(A_MIX, seed=s), b, method="jvp").value]
         for s in (3, 3, 4)
     ]
     assert runs[0] == runs[1]
-    assert runs[0][:2] != runs[2][:2]  # the model's weights matter for the NTK proxies
+    assert runs[0][:2] != runs[2][:2] and runs[0][3] != runs[2][3]  # the weights matter for the NTK proxies
     net = xnet(A_MIX)
     state = torch.get_rng_state()
     proxies.compute("linear_regions", net, b, n_samples=100, repeats=1)
@@ -333,9 +334,10 @@ def test_linear_regions_errors():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     net, b = xnet(A_CONV), make_batch()
-    for name, rel in (("ntk_cond", 1e-3), ("ntk_mse", 1e-3), ("linear_regions", 0)):
-        cpu = proxies.compute(name, net, b).value
-        gpu = proxies.compute(name, copy.deepcopy(net).cuda(), b.to("cuda")).value
+    for name, rel, opts in (("ntk_cond", 1e-3, {}), ("ntk_mse", 1e-3, {}), ("ntk_mse", 1e-3, {"method": "jvp"}),
+                            ("linear_regions", 0, {})):
+        cpu = proxies.compute(name, net, b, **opts).value
+        gpu = proxies.compute(name, copy.deepcopy(net).cuda(), b.to("cuda"), **opts).value
         assert gpu == pytest.approx(cpu, rel=rel)
 
 

@@ -13,7 +13,11 @@ a per-example ``vmap`` gradient would NOT match), restricted to parameters whose
 ``"weight"`` (conv weights, BN gammas, classifier weight; no biases / BN betas) and that take
 part in the graph. The Jacobian is computed once per (model, batch, n) and cached in the
 :class:`~knas.proxies.base.Context` with its per-parameter column slices, so ``ntk_mse`` only
-adds the validation batch's rows (official TEG-NAS recomputes the training rows too).
+adds the validation side (official TEG-NAS recomputes the training rows too); with few classes
+(CIFAR-10) that side is ``K' - 1`` forward-mode passes instead of one backward per validation
+example (``method="jvp"``, see ``ntk_mse``). The working copy's NB201 pooling is the exact fast
+one of :func:`~knas.proxies.base.working_copy` (bit-identical gradients, ~20% faster backward
+passes on pool-heavy cells).
 The per-example backward loop is the official one (``torch.autograd.grad`` restricted to the
 selected parameters instead of ``.backward()`` into every ``.grad``; values are identical);
 it cannot be chunked (BN couples the examples), so there is no out-of-memory retry.
