@@ -181,6 +181,8 @@ def close(a, b, scale: float | None = None) -> bool:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=3, help="architectures to average over (max 5)")
+    ap.add_argument("--arch-index", type=int, nargs="*", default=None,
+                    help="pick architectures of ARCHS by index instead (e.g. 3: all nor_conv_3x3)")
     ap.add_argument("--C", type=int, default=16)
     ap.add_argument("--N", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
@@ -198,7 +200,7 @@ def main(argv=None):
     from knas import proxies as P
 
     names = args.proxies or P.names()
-    archs = ARCHS[: args.archs]
+    archs = [ARCHS[i] for i in args.arch_index] if args.arch_index else ARCHS[: args.archs]
     rows = []
     jobs = [(n, [n]) for n in names] + [(g, m) for g, m in GROUPS.items() if set(m) <= set(names)]
     jobs.append(("ALL proxies", names))
