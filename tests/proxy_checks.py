@@ -1,5 +1,18 @@
-"""Shared test helper: a proxy must leave the caller's model exactly as it found it."""
+"""Shared helpers of the proxy tests: xautodl's NB201 network under a seed, the cells every proxy
+file uses, the model-untouched check, and knas_code's conditioning."""
 import torch
+
+A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+def xnet(arch, C=4, N=1, k=10, seed=0, dtype=torch.float32):
+    """xautodl's ``infer.tiny`` NB201 network built under ``torch.manual_seed(seed)``."""
+    from xautodl import models  # the test modules skip themselves when xautodl is missing
+
+    torch.manual_seed(seed)
+    net = models.get_cell_based_tiny_net({"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k})
+    return net.to(dtype)
 
 
 def snapshot(model):

@@ -16,24 +16,16 @@ from knas.proxies import knas as kn
 from knas.proxies.base import Context, ProxyBatch
 from reference.gtnas_slow import official_grad_corr, official_grad_value, official_gt_kernel
 
-xautodl_models = pytest.importorskip("xautodl.models")
+pytest.importorskip("xautodl.models")
+
+from proxy_checks import A_NONE, A_SKIP, xnet
 
 A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 A_CUT = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # node 1's conv feeds only none
-A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
-A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"
 
 NAMES = ["grad_corr", "grad_value", "gt_kernel"]
 REFS = {"grad_corr": official_grad_corr, "grad_value": official_grad_value, "gt_kernel": official_gt_kernel}
-
-
-def xnet(arch, C=4, N=1, k=10, seed=0, dtype=torch.float32):
-    torch.manual_seed(seed)
-    net = xautodl_models.get_cell_based_tiny_net(
-        {"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k}
-    )
-    return net.to(dtype)
 
 
 def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):

@@ -15,26 +15,16 @@ from knas import proxies
 from knas.proxies import knas as kn
 from knas.proxies.base import Context, ProxyBatch
 from reference.official_knas import official_knas_code, official_mgm
-from proxy_checks import knas_code_scale
+from proxy_checks import A_NONE, A_SKIP, knas_code_scale, xnet
 
-xautodl_models = pytest.importorskip("xautodl.models")
+pytest.importorskip("xautodl.models")
 
 A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
-A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # node 3 cut off
 A_DISC_PATH = "|none~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"  # every path has none
 
 NAMES = ["mgm", "knas_code"]
-
-
-def xnet(arch, C=4, N=1, k=10, seed=0, dtype=torch.float32):
-    torch.manual_seed(seed)
-    net = xautodl_models.get_cell_based_tiny_net(
-        {"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k}
-    )
-    return net.to(dtype)
 
 
 def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from proxy_checks import assert_same, snapshot
+from proxy_checks import A_NONE, A_SKIP, assert_same, snapshot, xnet
 import torch
 from torch import nn
 
@@ -28,20 +28,11 @@ from reference.official_tenas import (
     official_thin_net,
 )
 
-xautodl_models = pytest.importorskip("xautodl.models")
+pytest.importorskip("xautodl.models")
 
 A_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
-A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 A_DISC = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # disconnected
 A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-
-
-def xnet(arch, C=4, N=1, k=10, seed=0):
-    torch.manual_seed(seed)
-    return xautodl_models.get_cell_based_tiny_net(
-        {"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k}
-    )
 
 
 def make_batch(n=8, m=6, k=10, seed=1):

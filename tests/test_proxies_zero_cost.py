@@ -18,23 +18,21 @@ from knas.proxies import zero_cost as zc
 from knas.proxies.base import Context, ProxyBatch
 from reference.official_zero_cost import OFFICIAL
 
-xautodl_models = pytest.importorskip("xautodl.models")
+pytest.importorskip("xautodl.models")
+
+from proxy_checks import A_NONE, A_SKIP
+from proxy_checks import xnet as xautodl_net
 
 A_CONV = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|"
 A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
-A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|none~1|none~2|"  # disconnected
 
 ZC = ["grad_norm", "snip", "grasp", "fisher", "plain", "jacob_cov", "synflow", "synflow_bn", "l2_norm", "params"]
 ALL = ZC + ["flops"]  # OFFICIAL["flops"] is xautodl's counter (not zero-cost-nas code)
 
 
-def xnet(arch, C=6, N=1, k=10, seed=0):
-    torch.manual_seed(seed)
-    return xautodl_models.get_cell_based_tiny_net(
-        {"name": "infer.tiny", "C": C, "N": N, "arch_str": arch, "num_classes": k}
-    )
+def xnet(arch, C=6, **kw):  # zero-cost tests use 6 channels
+    return xautodl_net(arch, C=C, **kw)
 
 
 def make_batch(n=12, k=10, seed=1):
