@@ -20,7 +20,6 @@ from knas.search import (
     ProxyCache,
     SearchContext,
     TableOracle,
-    add_cli,
     format_table,
     get_strategy,
     names,
@@ -29,7 +28,7 @@ from knas.search import (
     run_strategy,
     summary_table,
 )
-from knas.search import cli as search_cli
+from knas.cli import search as search_cli
 from knas.search.teg import TEG_INDICATORS, Adam, MovingAverage, TegBuffer, min_rank, rank_sum
 
 SPACE = GridSpace(3, ("a", "b", "c"))  # 27 architectures
@@ -445,7 +444,7 @@ def test_cli_search_and_summary(oracle, scores, tmp_path, monkeypatch):
         tmp_path / "scores.parquet")
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    add_cli(sub)
+    search_cli.add_cli(sub)
     args = parser.parse_args([
         "search", "--strategy", "knas", "--scores", str(tmp_path / "scores.parquet"), "--truth", "bench.pth",
         "--truth-kind", "nb201", "--dataset", "synth", "--repeats", "3", "--seed", "2",

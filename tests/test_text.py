@@ -451,7 +451,7 @@ def test_finetune_config_errors():
 # -------------------------------------------------------------------------------------------------
 def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
     import knas.text.model as tmodel
-    from knas.text.cli import add_cli
+    from knas.cli.text import add_cli
 
     monkeypatch.setattr(tmodel, "DEFAULT_TINY", SMALL)  # hidden 16 for speed
     parser = argparse.ArgumentParser(prog="knas")

@@ -16,14 +16,13 @@ import torch
 
 import knas.train as kt
 from knas.data import iterate_batches, load_prepared, prepare
+from knas.cli.train import add_cli, config_from_args
 from knas.nb201.model import build_network
 from knas.train import (
     CHECKPOINT,
     HISTORY,
     CosineSchedule,
     TrainConfig,
-    add_cli,
-    config_from_args,
     cosine_lr,
     train_architecture,
 )

@@ -1,4 +1,4 @@
-"""Score many architectures with many proxies: the ``knas score`` entry point.
+"""Score many architectures with many proxies (stage 3; ``knas score`` in :mod:`knas.cli.score`).
 
 For each architecture the network is built under ``init_seed`` (the same seed for every
 architecture, so a score does not depend on the order or the shard it is computed in), moved to
@@ -135,55 +135,3 @@ def merge_score_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     if merged is None:
         raise ValueError("no score tables to merge")
     return merged.sort_values("arch_id", kind="stable").reset_index(drop=True)
-
-
-def _cmd_score(args) -> None:
-    import json
-
-    from knas.data import load_prepared
-    from knas.utils import read_table, write_table
-
-    archs = read_table(args.archs)["arch"].tolist()
-    if args.shard:
-        i, n = parse_shard(args.shard)
-        archs = archs[shard_slice(len(archs), i, n)]
-    cfg = ScoringConfig(
-        C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
-        augment=args.augment, init_seed=args.init_seed, device=args.device,
-        options=json.loads(args.options) if args.options else {},
-    )
-    table = score_architectures(archs, args.proxy, load_prepared(args.data), cfg, progress=args.progress)
-    write_table(args.out, table)
-
-
-def _cmd_merge(args) -> None:
-    from knas.utils import read_table, write_table
-
-    write_table(args.out, merge_score_tables([read_table(p) for p in args.tables]))
-
-
-def add_cli(subparsers) -> None:
-    import argparse
-
-    d = ScoringConfig()
-    p = subparsers.add_parser("score", help="score architectures with training-free proxies")
-    p.add_argument("--proxy", action="append", required=True, help="proxy name (repeatable)")
-    p.add_argument("--archs", required=True, help="table with an 'arch' column (knas sample output)")
-    p.add_argument("--data", required=True, help="prepared dataset (.npz)")
-    p.add_argument("--out", required=True, help=".parquet or .csv")
-    p.add_argument("--shard", default=None, help="i/n: score only the i-th of n contiguous slices")
-    p.add_argument("--C", type=int, default=d.C)
-    p.add_argument("--N", type=int, default=d.N)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--batch-seed", type=int, default=d.batch_seed)
-    p.add_argument("--augment", action="store_true")
-    p.add_argument("--init-seed", type=int, default=d.init_seed)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--options", default=None, help='JSON per-proxy options, e.g. \'{"mgm": {"n": 50}}\'')
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    p.set_defaults(func=_cmd_score)
-
-    p = subparsers.add_parser("merge-scores", help="merge per-proxy/per-shard score tables")
-    p.add_argument("tables", nargs="+")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_cmd_merge)

@@ -67,6 +67,11 @@ def write_json(path: str | os.PathLike, obj) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: str | os.PathLike):
+    with open(path) as fh:
+        return json.load(fh)
+
+
 def write_table(path: str | os.PathLike, df) -> None:
     """Write a pandas DataFrame to ``.parquet`` or ``.csv`` (by suffix), atomically."""
     path = Path(path)

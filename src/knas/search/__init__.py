@@ -22,6 +22,7 @@ Usage::
 A run sees the world through a :class:`SearchContext`: proxy values from the score cache
 (recorded seconds charged once per architecture), "trainings" from the oracle (recorded
 training time charged), a seeded ``random.Random``, and a :class:`Budget`. Same seed, same result.
+The ``knas search`` / ``knas search-summary`` commands are in :mod:`knas.cli.search`.
 """
 from __future__ import annotations
 
@@ -48,13 +49,6 @@ def names() -> list[str]:
     return sorted(load_all())
 
 
-def add_cli(subparsers):
-    """Register ``knas search`` and ``knas search-summary`` (see :mod:`.cli`)."""
-    from .cli import add_cli as _add
-
-    return _add(subparsers)
-
-
 __all__ = [
     "Budget",
     "BudgetExhausted",
@@ -69,7 +63,6 @@ __all__ = [
     "StrategySpec",
     "TableOracle",
     "TruthOracle",
-    "add_cli",
     "format_table",
     "get_space",
     "get_strategy",

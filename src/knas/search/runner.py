@@ -154,16 +154,20 @@ def _pm(mean: float, std: float) -> str:
 
 def format_table(summary) -> str:
     """The summary as a Markdown table, ``mean ± std`` per dataset and split (NASWOT Table 2)."""
+    import pandas as pd
+
+    from knas.markdown import md_table
+
     datasets = [c[: -len("__valid_mean")] for c in summary.columns if c.endswith("__valid_mean")]
     head = ["Strategy", "Search (s)"] + [f"{ds} {split}" for ds in datasets for split in ("valid", "test")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for _, r in summary.iterrows():
         cells = [str(r["strategy"]), f"{r['search_seconds']:.1f}"]
         for ds in datasets:
             for split in ("valid", "test"):
                 cells.append(_pm(r.get(f"{ds}__{split}_mean", math.nan), r.get(f"{ds}__{split}_std", math.nan)))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    return md_table(pd.DataFrame(rows, columns=head)) + "\n"
 
 
 def plot_search(summary, path, dataset: str | None = None, split: str = "test") -> None:

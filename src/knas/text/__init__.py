@@ -8,15 +8,15 @@ unmodified model.
 Modules: :mod:`.wiring` (the search space and the rewired encoder), :mod:`.data` (GLUE TSVs /
 ``datasets`` / the generated smoke task), :mod:`.model` (pre-trained or tiny offline RoBERTa and
 tokenizer), :mod:`.score` (MGM per candidate), :mod:`.finetune` (fine-tuning, dev accuracy),
-:mod:`.summary` (mean/std over seeds), :mod:`.cli` (``knas text-*`` commands; :func:`add_cli`).
+:mod:`.summary` (mean/std over seeds), :mod:`.report` (KNAS Table 2 as Markdown). The ``knas text-*``
+commands are in :mod:`knas.cli.text`.
 
 transformers is imported only when a model is built, so importing this package is cheap.
 """
-from .cli import add_cli
 from .data import TASKS, load_task, make_smoke_task, read_mrpc_tsv, read_rte_tsv, write_task
 from .wiring import LENGTHS, STRUCTURES, RewiredRobertaEncoder, Wiring, candidates, get_wiring, rewire
 
 __all__ = [
-    "LENGTHS", "STRUCTURES", "TASKS", "RewiredRobertaEncoder", "Wiring", "add_cli", "candidates",
+    "LENGTHS", "STRUCTURES", "TASKS", "RewiredRobertaEncoder", "Wiring", "candidates",
     "get_wiring", "load_task", "make_smoke_task", "read_mrpc_tsv", "read_rte_tsv", "rewire", "write_task",
 ]

@@ -21,7 +21,6 @@ each key comes from is documented in :mod:`knas.truth.base` (e.g. for cifar10, `
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 from pathlib import Path
 from typing import Any, Iterable
@@ -33,7 +32,7 @@ NATS_META = "meta.pickle.pbz2"
 
 __all__ = [
     "BENCHMARKS", "BENCHMARK_DATASETS", "STANDARD_KEYS", "Oracle", "TruthError",
-    "check_benchmark_path", "load_oracle", "truth_table", "history_table", "add_cli",
+    "check_benchmark_path", "load_oracle", "truth_table", "history_table",
 ]
 
 
@@ -143,44 +142,3 @@ def history_table(histories, dataset: str | None = None):
     from .history import history_table as _history_table
 
     return _history_table(histories, dataset)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``knas truth`` (ground-truth table of the study's architectures)."""
-    p = subparsers.add_parser(
-        "truth",
-        help="ground-truth table (accuracies, times) of a list of architectures",
-        description="Query a benchmark (or our own training runs) for every architecture of a table "
-        "with an 'arch' column; write arch_id, arch and the standard keys.",
-    )
-    p.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="ground-truth backend (truth.benchmark)")
-    p.add_argument("--path", default=None, help="benchmark file/folder (truth.path); train: folder of history.json")
-    p.add_argument("--archs", required=True, help="table (.csv/.parquet) with an 'arch' column, e.g. archs.csv")
-    p.add_argument("--dataset", required=True, help=f"one of {', '.join(BENCHMARK_DATASETS)} (train: also digits)")
-    p.add_argument("--out", required=True, help="output table (.csv or .parquet)")
-    p.add_argument("--histories", nargs="*", default=[], help="train: history.json files")
-    p.add_argument("--allow-pickle", action="store_true", help="nb201: unpickle the .pth fully (trusted file only)")
-    p.set_defaults(func=cmd_truth)
-    return p
-
-
-def cmd_truth(args: argparse.Namespace) -> int:
-    """Entry point of ``knas truth``."""
-    from knas.utils import read_table, write_table
-
-    kw: dict[str, Any] = {}
-    if args.benchmark == "nb201" and args.allow_pickle:
-        kw["allow_pickle"] = True
-    if args.benchmark == "train":
-        kw.update(histories=args.histories, dataset=args.dataset)
-    oracle = load_oracle(args.benchmark, args.path, **kw)
-    archs = read_table(args.archs)
-    if "arch" not in archs.columns:
-        raise TruthError(f"--archs {args.archs!r} has no 'arch' column (columns: {', '.join(archs.columns)})")
-    table = truth_table(oracle, archs["arch"].tolist(), args.dataset)
-    write_table(args.out, table)
-    print(f"{len(table)} architectures -> {args.out}")
-    return 0

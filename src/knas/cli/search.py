@@ -1,5 +1,5 @@
 """``knas search`` (R seeded runs of one strategy -> runs table) and ``knas search-summary``
-(runs tables -> NASWOT-Table-2-style summary, Markdown table, accuracy-vs-time plot)."""
+(runs tables -> NASWOT-Table-2-style summary, Markdown table, accuracy-vs-time plot); :mod:`knas.search`."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .oracle import BENCHMARK_DATASETS, TRUTH_KINDS
+from .common import scoring_config, scoring_flags
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -32,16 +32,13 @@ def parse_direction(text: str) -> tuple[str, bool]:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
+    from knas.search import ProxyCache, load_all, run_repeats
+    from knas.search import oracle as oracles
+    from knas.search import space as spaces
     from knas.utils import read_table, write_table
 
-    from . import load_all
-    from .cache import ProxyCache
-    from .oracle import load_truth_oracle
-    from .runner import run_repeats
-    from .space import get_space
-
     load_all()
-    space = get_space(args.space)
+    space = spaces.get_space(args.space)
     params = dict(parse_param(p) for p in args.param or [])
     for key in ("max_trained", "max_scored", "max_seconds", "max_wall_seconds"):
         if getattr(args, key) is not None:
@@ -51,20 +48,16 @@ def cmd_search(args: argparse.Namespace) -> None:
     compute = None
     if args.data:  # architectures outside the score table are scored on demand, then cached
         from knas.data import load_prepared
-        from knas.scoring import ScoringConfig
+        from knas.search import scoring_callback
 
-        from .cache import scoring_callback
-
-        cfg = ScoringConfig(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
-                            init_seed=args.init_seed, device=args.device)
-        compute = scoring_callback(load_prepared(args.data), cfg)
+        compute = scoring_callback(load_prepared(args.data), scoring_config(args))
     if tables or compute:
         import pandas as pd
 
         directions = dict(parse_direction(d) for d in args.direction or [])
         table = pd.concat(tables, ignore_index=True).drop_duplicates("arch", keep="first") if tables else None
         cache = ProxyCache(table, compute, canonical=space.validate, higher_is_better=directions)
-    oracle = load_truth_oracle(args.truth_kind, args.truth, args.dataset)
+    oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset)
     runs = run_repeats(
         args.strategy, space, oracle, cache, repeats=args.repeats, seed=args.seed, label=args.label,
         eval_datasets=args.eval_datasets, **params,
@@ -80,9 +73,8 @@ def cmd_search(args: argparse.Namespace) -> None:
 def cmd_summary(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from knas.search import format_table, plot_search, summary_table
     from knas.utils import atomic_path, read_table, write_table
-
-    from .runner import format_table, plot_search, summary_table
 
     summary = summary_table(pd.concat([read_table(p) for p in args.runs], ignore_index=True))
     write_table(args.out, summary)
@@ -93,13 +85,14 @@ def cmd_summary(args: argparse.Namespace) -> None:
         plot_search(summary, args.plot, dataset=args.plot_dataset, split=args.split)
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``knas search`` and ``knas search-summary``; returns the ``search`` parser."""
-    from . import load_all
+    from knas.search import load_all
+    from knas.search.oracle import BENCHMARK_DATASETS, TRUTH_KINDS
 
     reg = load_all()
-    p = subparsers.add_parser(
-        "search",
+    p = sub.add_parser(
+        "search", parents=[scoring_flags()],
         help="run a search strategy R times with the benchmark as oracle -> runs table",
         description="Run one search strategy R times (seeds S, S+1, ...); proxy values come from the score "
         "table, trainings from the benchmark. Strategies and their parameters (defaults): "
@@ -128,16 +121,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "score table on demand (knas.scoring; same settings as the study's score stage)")
     p.add_argument("--score-cache", default=None, help="table of on-demand scores, read first and rewritten "
                    "at the end, so reruns with new seeds score nothing again")
-    p.add_argument("--C", type=int, default=16)
-    p.add_argument("--N", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--batch-seed", type=int, default=0)
-    p.add_argument("--init-seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="runs table (.parquet or .csv)")
     p.set_defaults(func=cmd_search)
 
-    s = subparsers.add_parser("search-summary", help="runs tables -> summary table (+ Markdown, plot)")
+    s = sub.add_parser("search-summary", help="runs tables -> summary table (+ Markdown, plot)")
     s.add_argument("runs", nargs="+", help="runs tables written by `knas search`")
     s.add_argument("--out", required=True, help="summary table (.parquet or .csv)")
     s.add_argument("--markdown", default=None, help="also write the summary as a Markdown table")

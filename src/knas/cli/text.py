@@ -1,14 +1,10 @@
-"""``knas text-data``, ``knas text-score``, ``knas text-finetune``, ``knas text-summary``.
-
-Registered on the main parser by :func:`add_cli`; each command parses arguments and calls the library.
-"""
+"""``knas text-data``, ``knas text-score``, ``knas text-finetune``, ``knas text-summary``,
+``knas text-report``: the text study (:mod:`knas.text`)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-from .data import TASKS
 
 
 def _n_arg(value: str) -> int | None:
@@ -29,7 +25,7 @@ def _emit(msg: str) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Write ``train.tsv``/``dev.tsv`` of a task in its GLUE layout (download, or generate the smoke task)."""
-    from .data import fetch_glue, load_task, make_smoke_task, write_task
+    from knas.text.data import fetch_glue, load_task, make_smoke_task, write_task
 
     if args.from_dir:
         splits = load_task(args.task, args.from_dir)
@@ -46,9 +42,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score the baseline and the 30 candidates with MGM -> table (.csv or .parquet)."""
     from knas.utils import get_device, write_table
 
-    from .data import NUM_LABELS, load_task
-    from .model import load_model_and_tokenizer
-    from .score import score_candidates
+    from knas.text.data import NUM_LABELS, load_task
+    from knas.text.model import load_model_and_tokenizer
+    from knas.text.score import score_candidates
 
     splits = load_task(args.task, args.data_dir)
     model, tok = load_model_and_tokenizer(args.model, train_rows=splits["train"], num_labels=NUM_LABELS,
@@ -68,8 +64,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune one candidate (by name, or by MGM rank in a score table) with one seed -> JSON."""
     from knas.utils import read_table, write_json
 
-    from .finetune import FinetuneConfig, run_finetune
-    from .score import candidate_at_rank
+    from knas.text.finetune import FinetuneConfig, run_finetune
+    from knas.text.score import candidate_at_rank
 
     if (args.candidate is None) == (args.rank is None):
         raise ValueError("give exactly one of --candidate NAME and --rank R (with --scores)")
@@ -95,7 +91,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """Mean/std dev accuracy per candidate -> table; prints it."""
     from knas.utils import read_table, write_table
 
-    from .summary import read_runs, summarize
+    from knas.text.summary import read_runs, summarize
 
     scores = read_table(args.scores) if args.scores else None
     table = summarize(read_runs(args.runs), scores)
@@ -106,14 +102,23 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_cli(subparsers: argparse._SubParsersAction) -> None:
+def cmd_report(args: argparse.Namespace) -> int:
+    """KNAS Table 2 of the text study as a Markdown section."""
+    from knas.text.report import text_report
+
+    text_report(args.summary, args.scores, args.runs, args.out)
+    return 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
     """Register the text-study sub-commands on the ``knas`` parser's sub-parser set."""
-    from .finetune import FinetuneConfig
-    from .score import DEFAULT_N
+    from knas.text.data import TASKS
+    from knas.text.finetune import FinetuneConfig
+    from knas.text.score import DEFAULT_N
 
     d = FinetuneConfig()
 
-    p = subparsers.add_parser("text-data", help="text study: write a task's GLUE TSVs (download / generate)")
+    p = sub.add_parser("text-data", help="text study: write a task's GLUE TSVs (download / generate)")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--out", required=True, help="output directory (train.tsv, dev.tsv)")
     p.add_argument("--from-dir", default=None, help="read GLUE TSVs from here instead (validate and copy)")
@@ -130,7 +135,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--max-length", type=int, default=d.max_length, help=f"tokens per pair (default {d.max_length})")
         p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
 
-    p = subparsers.add_parser("text-score", help="text study: MGM of the baseline and the 30 rewired candidates")
+    p = sub.add_parser("text-score", help="text study: MGM of the baseline and the 30 rewired candidates")
     common(p)
     p.add_argument("--out", required=True, help="score table (.csv or .parquet)")
     p.add_argument("--n", type=_n_arg, default=DEFAULT_N, help=f"training examples, or 'all' (default {DEFAULT_N})")
@@ -138,7 +143,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=16, help="examples per backward pass (default 16; halved on CUDA OOM)")
     p.set_defaults(func=cmd_score)
 
-    p = subparsers.add_parser("text-finetune", help="text study: fine-tune one candidate with one seed")
+    p = sub.add_parser("text-finetune", help="text study: fine-tune one candidate with one seed")
     common(p)
     p.add_argument("--candidate", default=None, help="wiring name: identity (baseline) or e.g. highway-L3")
     p.add_argument("--rank", type=int, default=None, help="the candidate of this MGM rank in --scores (1 = best)")
@@ -150,8 +155,15 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="result JSON")
     p.set_defaults(func=cmd_finetune)
 
-    p = subparsers.add_parser("text-summary", help="text study: mean/std dev accuracy per candidate")
+    p = sub.add_parser("text-summary", help="text study: mean/std dev accuracy per candidate")
     p.add_argument("runs", nargs="+", help="result JSONs of `knas text-finetune`")
     p.add_argument("--scores", default=None, help="score table (adds MGM and rank)")
     p.add_argument("--out", required=True, help="summary table (.csv or .parquet)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("text-report", help="text study: KNAS Table-2-like Markdown section")
+    p.add_argument("runs", nargs="+", help="fine-tuning result JSONs")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--scores", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report)

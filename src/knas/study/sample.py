@@ -1,12 +1,11 @@
-"""Study-level steps behind the Snakemake rules: the architecture sample and summaries.
+"""Stage 2: the study's architectures (a seeded sample, all, or a user list).
 
-Each function is a thin, testable piece; the CLI (``knas.cli``) only parses arguments.
+Imported when the workflow is parsed (``common.smk`` plans every job from it): no torch here.
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -45,14 +44,3 @@ def sample_table(
             "arch": chosen,
         }
     )
-
-
-def train_summary(histories: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """One row per trained architecture from its ``history.json`` (final metrics and time)."""
-    rows = []
-    for path in histories:
-        with open(path) as fh:
-            h = json.load(fh)
-        final = h.get("final", {})
-        rows.append({"arch_id": space.index_of(h["arch"]), "arch": h["arch"], **final})
-    return pd.DataFrame(rows)

@@ -1,0 +1,30 @@
+"""Parent parsers shared by several commands, so a flag and its default are written once."""
+from __future__ import annotations
+
+import argparse
+
+
+def scoring_flags() -> argparse.ArgumentParser:
+    """How an architecture is scored (``knas score``; ``knas search`` scoring on demand):
+    network size, the scoring batch, the initialisation seed and the device, with
+    :class:`knas.scoring.ScoringConfig`'s defaults."""
+    from knas.scoring import ScoringConfig
+
+    d = ScoringConfig()
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("scoring")
+    g.add_argument("--C", type=int, default=d.C, help=f"NB201 channels of the first stage (default {d.C})")
+    g.add_argument("--N", type=int, default=d.N, help=f"cells per stage (default {d.N})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"scoring batch (default {d.batch_size})")
+    g.add_argument("--batch-seed", type=int, default=d.batch_seed, help=f"default {d.batch_seed}")
+    g.add_argument("--init-seed", type=int, default=d.init_seed, help=f"default {d.init_seed}")
+    g.add_argument("--device", default=d.device, help=f"auto | cpu | cuda | cuda:N (default {d.device})")
+    return p
+
+
+def scoring_config(args: argparse.Namespace, **extra):
+    """The :class:`knas.scoring.ScoringConfig` of parsed :func:`scoring_flags` (plus ``extra`` fields)."""
+    from knas.scoring import ScoringConfig
+
+    return ScoringConfig(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
+                         init_seed=args.init_seed, device=args.device, **extra)

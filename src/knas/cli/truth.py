@@ -1,0 +1,46 @@
+"""``knas truth``: the ground-truth table of the study's architectures (:mod:`knas.truth`)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``knas truth`` (ground-truth table of the study's architectures)."""
+    from knas.truth import BENCHMARK_DATASETS, BENCHMARKS
+
+    p = sub.add_parser(
+        "truth",
+        help="ground-truth table (accuracies, times) of a list of architectures",
+        description="Query a benchmark (or our own training runs) for every architecture of a table "
+        "with an 'arch' column; write arch_id, arch and the standard keys.",
+    )
+    p.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="ground-truth backend (truth.benchmark)")
+    p.add_argument("--path", default=None, help="benchmark file/folder (truth.path); train: folder of history.json")
+    p.add_argument("--archs", required=True, help="table (.csv/.parquet) with an 'arch' column, e.g. archs.csv")
+    p.add_argument("--dataset", required=True, help=f"one of {', '.join(BENCHMARK_DATASETS)} (train: also digits)")
+    p.add_argument("--out", required=True, help="output table (.csv or .parquet)")
+    p.add_argument("--histories", nargs="*", default=[], help="train: history.json files")
+    p.add_argument("--allow-pickle", action="store_true", help="nb201: unpickle the .pth fully (trusted file only)")
+    p.set_defaults(func=cmd_truth)
+    return p
+
+
+def cmd_truth(args: argparse.Namespace) -> int:
+    """Entry point of ``knas truth``."""
+    from knas.truth import TruthError, load_oracle, truth_table
+    from knas.utils import read_table, write_table
+
+    kw: dict[str, Any] = {}
+    if args.benchmark == "nb201" and args.allow_pickle:
+        kw["allow_pickle"] = True
+    if args.benchmark == "train":
+        kw.update(histories=args.histories, dataset=args.dataset)
+    oracle = load_oracle(args.benchmark, args.path, **kw)
+    archs = read_table(args.archs)
+    if "arch" not in archs.columns:
+        raise TruthError(f"--archs {args.archs!r} has no 'arch' column (columns: {', '.join(archs.columns)})")
+    table = truth_table(oracle, archs["arch"].tolist(), args.dataset)
+    write_table(args.out, table)
+    print(f"{len(table)} architectures -> {args.out}")
+    return 0

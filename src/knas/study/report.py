@@ -1,0 +1,147 @@
+"""Stage 8: ``report.md`` (KNAS Table 1, the proxies, repeated sampling, figures) and its tables."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from knas import analysis, plots
+from knas.markdown import fmt, md_table
+from knas.utils import atomic_path, read_json, read_table, write_table
+
+from .tables import primary_metric, with_combined
+
+
+def methods_table(scores, truth, selection, histories: dict[int, dict], benchmark: str) -> pd.DataFrame:
+    """KNAS Table 1: per method the chosen architecture, its accuracy, search time, speed-up."""
+    metric = primary_metric(truth, benchmark)
+    acc = dict(zip(truth["arch_id"], pd.to_numeric(truth[metric], errors="coerce")))
+    own_metric = benchmark == "train"
+    tsec = "train_seconds" if own_metric else "train_seconds_200ep"
+    train_all_s = float(pd.to_numeric(truth.get(tsec, pd.Series(dtype=float)), errors="coerce").sum(min_count=1))
+    rows = []
+    for method, part in selection.groupby("method", sort=False):
+        proxy = part["proxy"].iloc[0]
+        if method.startswith("knas_k"):
+            hist = {int(a): histories[int(a)] for a in part["arch_id"]}
+            best = max(hist, key=lambda a: (hist[a]["final"]["valid_acc"], -a))
+            # benchmark configured: its 200-epoch test accuracy; else our own validation accuracy
+            accuracy = acc.get(best, float("nan")) if not own_metric else hist[best]["final"]["valid_acc"]
+            score_s = float(scores[f"{proxy}__seconds"].sum()) if f"{proxy}__seconds" in scores else float("nan")
+            seconds = score_s + sum(h["final"]["train_seconds"] for h in hist.values())
+            rows.append({"method": f"KNAS k={len(part)} ({proxy})", "arch_id": best, "accuracy": accuracy,
+                         "search_seconds": seconds})
+        elif method.startswith("naswot_n"):
+            n = int(method[len("naswot_n"):])
+            aid = int(part["arch_id"].iloc[0])
+            head = scores.iloc[: min(n, len(scores))]
+            seconds = float(head[f"{proxy}__seconds"].sum()) if f"{proxy}__seconds" in head else float("nan")
+            rows.append({"method": f"NASWOT best-of-{min(n, len(scores))} ({proxy})", "arch_id": aid,
+                         "accuracy": acc.get(aid, float("nan")), "search_seconds": seconds})
+    rnd = selection[selection["method"].str.startswith("random_s")]
+    if len(rnd):
+        a = np.array([acc.get(int(x), float("nan")) for x in rnd["arch_id"]])
+        rows.append({"method": f"random (mean of {len(rnd)})", "arch_id": None,
+                     "accuracy": float(np.nanmean(a)) if np.isfinite(a).any() else float("nan"),
+                     "search_seconds": 0.0})
+    best_all = truth.loc[pd.to_numeric(truth["valid_acc"], errors="coerce").idxmax()] if "valid_acc" in truth else None
+    if best_all is not None:
+        rows.append({"method": f"train all {len(truth)} sampled", "arch_id": int(best_all["arch_id"]),
+                     "accuracy": float(acc.get(int(best_all["arch_id"]), float("nan"))),
+                     "search_seconds": train_all_s})
+    table = pd.DataFrame(rows)
+    table["arch_id"] = table["arch_id"].astype("Int64")
+    table["speedup_vs_train_all"] = train_all_s / table["search_seconds"].where(table["search_seconds"] > 0)
+    table["accuracy_metric"] = metric
+    return table
+
+
+def proxy_table(scores: pd.DataFrame, corr: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Every proxy with its Spearman, Kendall, seconds per architecture and NaN/sentinel counts."""
+    rows = []
+    for p in analysis.proxy_columns(scores):
+        c = corr[(corr["proxy"] == p) & (corr["metric"] == metric)]
+        flags = scores.get(f"{p}__flag", pd.Series([None] * len(scores)))
+        rows.append({
+            "proxy": p,
+            "spearman": float(c["spearman"].iloc[0]) if len(c) else float("nan"),
+            "spearman_95ci": f"[{fmt(c['spearman_lo'].iloc[0])}, {fmt(c['spearman_hi'].iloc[0])}]" if len(c) else "n/a",
+            "kendall": float(c["kendall"].iloc[0]) if len(c) else float("nan"),
+            "seconds_per_arch": float(scores[f"{p}__seconds"].mean()) if f"{p}__seconds" in scores else float("nan"),
+            "n_nan": int((flags == "nan").sum()),
+            "n_sentinel": int((flags == "sentinel").sum()),
+            "n_used": int(c["n"].iloc[0]) if len(c) else 0,
+        })
+    return pd.DataFrame(rows)
+
+
+def report(scores_path, truth_path, corr_dir, selection_path, histories: Sequence[str], out_dir, *,
+           config: dict, text_report: str | None = None, search_summary: str | None = None) -> None:
+    """``report.md``, ``methods.csv``, ``proxies.csv`` and the search-time figure."""
+    out = Path(out_dir)
+    scores = with_combined(read_table(scores_path))
+    truth = read_table(truth_path)
+    corr = read_table(Path(corr_dir) / "correlations.csv")
+    summary = read_table(Path(corr_dir) / "repeated_sampling_summary.csv")
+    selection = read_table(selection_path)
+    hist = {}
+    for p in histories:
+        h = read_json(p)
+        from knas.nb201 import index_of
+
+        hist[index_of(h["arch"])] = h
+    benchmark = config["truth"]["benchmark"]
+    metric = primary_metric(truth, benchmark)
+    methods = methods_table(scores, truth, selection, hist, benchmark)
+    proxies = proxy_table(scores, corr, metric)
+    write_table(out / "methods.csv", methods)
+    write_table(out / "proxies.csv", proxies)
+    # methods whose search time is unknown (e.g. a benchmark table without training times) are
+    # left out of the figure; "random" (0 s) is drawn as a band by the plot
+    timed = methods.rename(columns={"method": "strategy"}).dropna(subset=["accuracy", "search_seconds"])
+    plots.accuracy_vs_search_time(timed, out / "figures" / "accuracy_vs_search_time.png")
+    smoke = config["data"]["dataset"] == "digits"
+    lines = [f"# knas study `{config['study']}`", ""]
+    if smoke:
+        lines += ["> **Smoke configuration**: scikit-learn's 8x8 digits and a small network "
+                  f"(C={config['space']['C']}, N={config['space']['N']}); numbers show the pipeline works, "
+                  "not NAS-Bench-201 results.", ""]
+    lines += [
+        f"- dataset: {config['data']['dataset']}; architectures: {len(scores)}; "
+        f"ground truth: `{benchmark}` (metric `{metric}`)",
+        f"- network: NB201 C={config['space']['C']}, N={config['space']['N']}; scoring batch "
+        f"{config['scoring']['batch_size']} (seed {config['scoring']['batch_seed']}), init seed {config['scoring']['init_seed']}",
+        "",
+        "## Search methods (KNAS Table 1)",
+        "",
+        "Accuracy: " + ("the benchmark's record (`" + metric + "`) of the chosen architecture." if benchmark != "train"
+                        else "own validation accuracy (KNAS: after train.epochs of the top-k training; others: "
+                             f"after truth.epochs = {config['truth']['epochs']})."),
+        "Search time: proxy seconds over the scored architectures plus training of the top-k "
+        "(train all: the training time of every sampled architecture).",
+        "",
+        md_table(methods.drop(columns=["accuracy_metric"])),
+        "",
+        f"## Proxies against `{metric}`",
+        "",
+        "Spearman/Kendall oriented so that positive means the proxy ranks good architectures high; "
+        "NaN and sentinel scores are left out of the correlations and counted here.",
+        "",
+        md_table(proxies, 3),
+        "",
+    ]
+    if len(summary):
+        lines += ["## Repeated sampling (KNAS)", "", md_table(summary, 3), ""]
+    lines += ["## Figures", "", "![](figures/accuracy_vs_search_time.png)", "",
+              f"![](../correlation/figures/heatmap.png)", ""]
+    for p in analysis.proxy_columns(scores):
+        lines.append(f"![](../correlation/figures/scatter_{p}.png)")
+    if search_summary:
+        lines += ["", "## Search strategies (NASWOT Table 2)", "", Path(search_summary).read_text(),
+                  "![](../search/accuracy_vs_search_time.png)", ""]
+    if text_report:
+        lines += ["", Path(text_report).read_text()]
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

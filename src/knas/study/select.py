@@ -1,0 +1,46 @@
+"""Stage 6: the architectures each search method picks (KNAS top-k, NASWOT best-of-N, random)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from knas import analysis
+from knas.utils import read_table, write_table
+
+from .tables import directions, with_combined
+
+
+def select(scores_path, archs_path, out_path, *, proxy="mgm", ks=(20, 40), naswot_n=(10, 100), random_seeds=10,
+           seed=0) -> pd.DataFrame:
+    """The architectures each search method picks, one row per (method, pick).
+
+    - ``knas_k{k}``: the top-k by ``proxy`` (rank 1 = best); they are trained, best by validation wins.
+    - ``naswot_n{N}``: best of the first N sampled architectures by ``naswot`` (or ``proxy``).
+    - ``random_s{i}``: one architecture drawn uniformly from the sample with seed ``seed + i``.
+    ``k``/``N`` larger than the sample are clipped to it (the method name keeps the asked value).
+    """
+    scores = with_combined(read_table(scores_path))
+    order = read_table(archs_path)[["order", "arch_id"]]
+    scores = scores.merge(order, on="arch_id").sort_values("order", kind="stable").reset_index(drop=True)
+    dirs = directions(scores)
+    if proxy not in scores:
+        raise ValueError(f"select.proxy={proxy!r} was not scored; scored: {analysis.proxy_columns(scores)}")
+    rows = []
+    n_valid = int(analysis.valid_mask(scores, proxy).sum())
+    for k in ks:
+        for rank, aid in enumerate(analysis.select_topk(scores, proxy, min(k, n_valid), dirs), start=1):
+            rows.append({"method": f"knas_k{k}", "proxy": proxy, "rank": rank, "arch_id": aid})
+    nw = "naswot" if "naswot" in scores else proxy
+    for n in naswot_n:
+        head = scores.iloc[: min(n, len(scores))]
+        (aid,) = analysis.select_topk(head, nw, 1, dirs)
+        rows.append({"method": f"naswot_n{n}", "proxy": nw, "rank": 1, "arch_id": aid})
+    for i in range(random_seeds):
+        rng = np.random.default_rng(seed + i)
+        rows.append({"method": f"random_s{i}", "proxy": None, "rank": 1,
+                     "arch_id": int(scores["arch_id"].iloc[rng.integers(len(scores))])})
+    table = pd.DataFrame(rows)
+    arch = dict(zip(scores["arch_id"], scores["arch"]))
+    table["arch"] = table["arch_id"].map(arch)
+    write_table(out_path, table)
+    return table

@@ -1,0 +1,47 @@
+"""What the later stages share: the study's primary metric, set-level scores, proxy directions."""
+from __future__ import annotations
+
+import pandas as pd
+
+from knas import analysis
+
+PRIMARY_METRICS = ("test_acc", "valid_acc", "test_acc_12ep", "valid_acc_12ep")
+
+
+def primary_metric(truth: pd.DataFrame, benchmark: str | None = None) -> str:
+    """The metric the study ranks by: the first of PRIMARY_METRICS with known values.
+
+    With our own training as ground truth (``benchmark="train"``) it is the validation accuracy
+    (the test split stays untouched by the search); with a benchmark, its 200-epoch test accuracy.
+    """
+    order = ("valid_acc",) + PRIMARY_METRICS if benchmark == "train" else PRIMARY_METRICS
+    for m in order:
+        if m in truth and pd.to_numeric(truth[m], errors="coerce").notna().any():
+            return m
+    raise ValueError(f"the truth table has none of the metrics {PRIMARY_METRICS} (columns: {list(truth.columns)})")
+
+
+def with_combined(scores: pd.DataFrame) -> pd.DataFrame:
+    """Add set-level scores (e.g. TEG's rank-sum) whose components are all in ``scores``."""
+    from knas import proxies as P
+
+    P.load_all()
+    out = scores.copy()
+    for name, spec in P.COMBINED.items():
+        if all(c in scores for c in spec.components):
+            out[name] = spec.fn(scores).to_numpy()
+            out[f"{name}__seconds"] = sum(scores.get(f"{c}__seconds", 0.0) for c in spec.components)
+    return out
+
+
+def directions(scores: pd.DataFrame) -> dict[str, bool]:
+    from knas import proxies as P
+
+    P.load_all()
+    d = {}
+    for col in analysis.proxy_columns(scores):
+        if col in P.PROXIES:
+            d[col] = P.PROXIES[col].higher_is_better
+        elif col in P.COMBINED:
+            d[col] = P.COMBINED[col].higher_is_better
+    return d
