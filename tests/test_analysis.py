@@ -321,6 +321,22 @@ def test_best_of_n_and_random_pick():
         random_pick([], seed=0)
 
 
+def test_one_best_of_n_rule_for_select_and_search():
+    """NASWOT Algorithm 1 (``score > best_score``): earliest proposal wins ties, NaN never picked."""
+    from knas.search.context import best_by
+    from knas.selection import first_best
+
+    assert first_best([1.0, 3.0, 3.0, np.nan]) == 1
+    assert first_best([np.nan, None]) is None and first_best([]) is None
+    assert first_best([2.0, 1.0, 1.0], higher_is_better=False) == 1
+    assert best_by([("a", 1.0), ("b", 5.0), ("c", 5.0)], key=lambda t: t[1]) == ("b", 5.0)
+    # the study's select proposes the first n rows of its table (sample order), ties to the earliest
+    scores = pd.DataFrame({"arch_id": [9, 4, 7, 2], "s": [1.0, 3.0, 3.0, 8.0]})
+    assert best_of_n(scores, "s", 3, seed=None, directions={"s": True}).arch_id == 4
+    assert best_of_n(scores, "s", 3, seed=None, directions={"s": True}).sampled == [9, 4, 7]
+    assert best_of_n(scores, "s", 4, seed=None, directions={"s": False}).arch_id == 9
+
+
 # -------------------------------------------------------------------------------------- plots
 
 

@@ -1,5 +1,6 @@
 """How well do training-free scores rank architectures? Correlations with seeded bootstrap
-intervals, KNAS's repeated-sampling study, KNAS Fig. 1 rank groups, and top-k / best-of-N picks.
+intervals, KNAS's repeated-sampling study, KNAS Fig. 1 rank groups, and top-k / best-of-N / random picks
+(the study's ``select`` stage).
 
 Tables
 ------
@@ -45,6 +46,8 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from knas.selection import first_best
 
 KNOWN_FLAGS = ("nan", "sentinel", "degenerate")
 EXCLUDED_FLAGS = ("nan", "sentinel")
@@ -660,23 +663,32 @@ def best_of_n(
     proxy: str,
     n: int,
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     directions: Mapping[str, bool] | None = None,
 ) -> BestOfN:
-    """Training-free search as in NASWOT: draw ``n`` architectures uniformly without
-    replacement (``np.random.default_rng(seed).choice``), pick the best valid score.
+    """NASWOT's best-of-N on a score table: ``n`` rows proposed, the best valid score picked by
+    NASWOT's rule (:func:`knas.selection.first_best`: ties go to the earliest proposal).
 
-    Drawn architectures whose score is NaN/sentinel cannot be picked but still cost their
-    scoring time. Raises ValueError if ``n`` exceeds the table or no drawn score is valid.
+    ``seed`` an integer: the ``n`` rows are drawn uniformly without replacement
+    (``np.random.default_rng(seed).choice``) and proposed in table order. ``seed=None``: the
+    first ``n`` rows, as the study's ``select`` stage proposes them (its table is in the order of
+    the study's sample, itself a seeded draw without replacement from the space).
+    Proposed architectures whose score is NaN/sentinel cannot be picked but still cost their
+    scoring time. Raises ValueError if ``n`` exceeds the table or no proposed score is valid.
     """
     _check_table(scores, "score")
     (proxy,) = _check_proxies(scores, [proxy])
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= len(scores):
         raise ValueError(f"n={n!r}: must be an integer in 1..{len(scores)} (the score table's rows)")
-    _rng_for(seed)  # validate
-    rows = np.sort(np.random.default_rng(seed).choice(len(scores), size=n, replace=False))
-    ranked = _ranked(scores, proxy, directions, rows=rows)
-    if ranked.empty:
+    if seed is None:
+        rows = np.arange(n)
+    else:
+        _rng_for(seed)  # validate
+        rows = np.sort(np.random.default_rng(seed).choice(len(scores), size=n, replace=False))
+    values = pd.to_numeric(scores[proxy], errors="coerce").to_numpy(dtype=float)
+    values = np.where(valid_mask(scores, proxy), values, np.nan)[rows]
+    pick = first_best(values.tolist(), higher_is_better=direction_of(proxy, directions))
+    if pick is None:
         raise ValueError(f"none of the {n} drawn architectures has a valid {proxy!r} score (seed={seed})")
     sec_col = f"{proxy}__seconds"
     seconds = (
@@ -684,7 +696,8 @@ def best_of_n(
         if sec_col in scores.columns
         else float("nan")
     )
-    return BestOfN(ranked[_ID].iloc[:1].tolist()[0], scores[_ID].iloc[rows].tolist(), seconds)
+    sampled = scores[_ID].iloc[rows].tolist()
+    return BestOfN(sampled[pick], sampled, seconds)
 
 
 def random_pick(archs: Sequence, seed: int = 0):

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from knas.selection import first_best
+
 from .cache import ProxyCache
 from .oracle import Oracle, check_epochs
 from .space import GridSpace
@@ -253,19 +255,13 @@ class SearchContext:
 
 
 def best_by(items: Sequence, key, direction: int = 1):
-    """The first item with the best finite ``direction * key(item)``; None if none is finite.
+    """The first item with the best ``direction * key(item)``; None if every key is NaN/None.
 
-    NaN keys are skipped (NASWOT's ``nanargmax``); ties go to the earliest item.
+    NASWOT's best-of-N rule (:func:`knas.selection.first_best`): NaN keys are skipped
+    (``nanargmax``), ties go to the earliest item.
     """
-    best, best_v = None, -math.inf
-    for it in items:
-        v = key(it)
-        if v is None or math.isnan(v):
-            continue
-        v = direction * v
-        if best is None or v > best_v:
-            best, best_v = it, v
-    return best
+    i = first_best([key(it) for it in items], higher_is_better=direction > 0)
+    return None if i is None else items[i]
 
 
 def ranked(items: Sequence, key, direction: int = 1) -> list:

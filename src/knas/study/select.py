@@ -1,7 +1,6 @@
 """Stage 6: the architectures each search method picks (KNAS top-k, NASWOT best-of-N, random)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from knas import analysis
@@ -15,8 +14,11 @@ def select(scores_path, archs_path, out_path, *, proxy="mgm", ks=(20, 40), naswo
     """The architectures each search method picks, one row per (method, pick).
 
     - ``knas_k{k}``: the top-k by ``proxy`` (rank 1 = best); they are trained, best by validation wins.
-    - ``naswot_n{N}``: best of the first N sampled architectures by ``naswot`` (or ``proxy``).
-    - ``random_s{i}``: one architecture drawn uniformly from the sample with seed ``seed + i``.
+    - ``naswot_n{N}``: NASWOT's best of N (:func:`knas.analysis.best_of_n` with ``seed=None``): the
+      first N architectures of the study's seeded sample proposed, the best by ``naswot`` (or
+      ``proxy``) picked, ties to the earliest in sample order.
+    - ``random_s{i}``: one architecture drawn uniformly from the sample with seed ``seed + i``
+      (:func:`knas.analysis.random_pick`).
     ``k``/``N`` larger than the sample are clipped to it (the method name keeps the asked value).
     """
     scores = with_combined(read_table(scores_path))
@@ -32,13 +34,11 @@ def select(scores_path, archs_path, out_path, *, proxy="mgm", ks=(20, 40), naswo
             rows.append({"method": f"knas_k{k}", "proxy": proxy, "rank": rank, "arch_id": aid})
     nw = "naswot" if "naswot" in scores else proxy
     for n in naswot_n:
-        head = scores.iloc[: min(n, len(scores))]
-        (aid,) = analysis.select_topk(head, nw, 1, dirs)
-        rows.append({"method": f"naswot_n{n}", "proxy": nw, "rank": 1, "arch_id": aid})
+        pick = analysis.best_of_n(scores, nw, min(n, len(scores)), seed=None, directions=dirs)
+        rows.append({"method": f"naswot_n{n}", "proxy": nw, "rank": 1, "arch_id": pick.arch_id})
     for i in range(random_seeds):
-        rng = np.random.default_rng(seed + i)
         rows.append({"method": f"random_s{i}", "proxy": None, "rank": 1,
-                     "arch_id": int(scores["arch_id"].iloc[rng.integers(len(scores))])})
+                     "arch_id": int(analysis.random_pick(scores["arch_id"], seed=seed + i))})
     table = pd.DataFrame(rows)
     arch = dict(zip(scores["arch_id"], scores["arch"]))
     table["arch"] = table["arch_id"].map(arch)
