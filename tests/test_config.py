@@ -69,3 +69,33 @@ def test_check_config_messages(tmp_path):
     f.write_text("# my list\n|none~0|+|none~0|none~1|+|none~0|none~1|bad~2|\n")
     with pytest.raises(ConfigError, match="sample.file"):
         check_config({"sample": {"file": str(f)}})
+
+
+def test_the_parse_path_imports_no_torch():
+    """What the Snakefile imports when it parses (config checks, data specs, the sample, the
+    proxy catalog, the search drivers' declarations) must not import torch (slow, and a GPU build
+    initialises CUDA). A fresh interpreter, so nothing else has imported it already."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, yaml\n"
+        "from knas.config import check_config\n"
+        "from knas.data import raw_files, url_of\n"
+        "from knas.study import sample_table\n"
+        "from knas.nb201 import arch_of\n"
+        "from knas.utils import atomic_path, read_table, write_table\n"
+        "from knas import proxies\n"
+        "import knas.search, knas.search.teg, knas.analysis, knas.study.tables\n"
+        f"cfg = yaml.safe_load(open({str(ROOT / 'config.yaml')!r}))\n"
+        "cfg.setdefault('data', {}).setdefault('root', 'resources/data')\n"
+        "check_config(cfg)\n"
+        "sample_table(16, 0)\n"
+        "proxies.pass_groups(cfg['scoring']['proxies'])\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not bad, bad[:5]\n"
+    )
+    src = str(ROOT / "src")
+    res = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": src, "PATH": ""},
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -83,3 +83,48 @@ def test_exact_pool_self_check_runs_under_no_grad():
         x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
         assert torch.equal(ExactAvgPool3x3()(x), ref_pool(x))
     assert base._exact_pool_ok(torch.float64)
+
+
+# ---- the registry's declarations ------------------------------------------------------------------
+
+def test_catalog_is_the_registry_without_functions():
+    """catalog.json (read at parse time, without torch) says what the registry says; after a
+    registration changes: python tools/make_proxy_catalog.py"""
+    import json
+
+    from knas import proxies
+    from knas.proxies.registry import CATALOG
+
+    assert proxies.build_catalog() == json.loads(CATALOG.read_text()), "run python tools/make_proxy_catalog.py"
+    live = {**proxies.load_all(), **proxies.COMBINED}
+    assert set(proxies.catalog()) == set(live)
+    for name, spec in proxies.catalog().items():
+        assert spec.fn is None and spec.higher_is_better == live[name].higher_is_better, name
+
+
+def test_shares_and_pass_groups():
+    from knas import proxies
+
+    assert proxies.spec("knas_code").shares == ("per_example_grads",)
+    assert proxies.spec("mgm").pass_group == "per_example_grads" and proxies.spec("params").pass_group == "params"
+    assert proxies.spec("ntk_mse").needs_val and not proxies.spec("ntk_cond").needs_val
+    groups = proxies.pass_groups(["naswot", "mgm", "ntk_cond", "fisher", "gt_kernel", "ntk_mse", "snip", "params"])
+    assert groups == {"relu_code_grams": ["naswot"], "per_example_grads": ["mgm", "gt_kernel"],
+                      "ntk_jacobian": ["ntk_cond", "ntk_mse"], "ce_grad": ["fisher", "snip"], "params": ["params"]}
+    assert proxies.members("teg") == ("ntk_cond", "linear_regions", "ntk_mse") and proxies.members("mgm") == ("mgm",)
+    with pytest.raises(ValueError, match="combined score"):
+        proxies.pass_groups(["teg"])
+    with pytest.raises(ValueError, match="unknown proxy 'nope'; allowed: "):
+        proxies.spec("nope")
+
+
+def test_context_get_and_plans():
+    from knas.proxies.base import Context, Keys, ProxyBatch
+
+    b = ProxyBatch(torch.zeros(2, 3, 4, 4), torch.zeros(2, dtype=torch.long), 10)
+    ctx = Context(torch.nn.Linear(2, 2), b, planned=["mgm", "fisher"])
+    assert ctx.get(Keys.ce_grad(2, 1, True)) is None and ctx.hits == {}
+    ctx.store(Keys.ce_grad(2, 1, True), "pass")
+    assert ctx.get(Keys.ce_grad(2, 1, True)) == "pass" and ctx.hits == {("ce_grad", 2, 1, True): 1}
+    assert ctx.plans("fisher_stats") and ctx.plans("per_example_grads")
+    assert not ctx.plans("per_example_grads", besides="mgm") and not ctx.plans("ntk_jacobian")

@@ -104,14 +104,12 @@ def direction_of(proxy: str, directions: Mapping[str, bool] | None = None) -> bo
     (per-architecture proxies and combined scores such as TEG)."""
     if directions is not None and proxy in directions:
         return bool(directions[proxy])
-    from knas import proxies as registry  # imported lazily: it pulls in torch
+    from knas import proxies as registry
 
-    registry.load_all()
-    if proxy in registry.PROXIES:
-        return registry.PROXIES[proxy].higher_is_better
-    if proxy in registry.COMBINED:
-        return registry.COMBINED[proxy].higher_is_better
-    known = sorted([*registry.PROXIES, *registry.COMBINED])
+    cat = registry.catalog()  # the declarations, without importing the proxies (torch)
+    if proxy in cat:
+        return cat[proxy].higher_is_better
+    known = sorted(cat)
     raise ValueError(
         f"no direction for proxy {proxy!r}: pass directions={{{proxy!r}: True/False}} or use a "
         f"registered proxy; registered: {', '.join(known) or 'none'}"

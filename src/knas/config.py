@@ -85,23 +85,23 @@ def check_config(config: dict[str, Any]) -> None:
     unknown = set(scoring.get("options", {})) - set(scoring.get("proxies", []))
     if unknown:
         raise ConfigError(f"config key scoring.options names proxies not in scoring.proxies: {sorted(unknown)}")
-    from knas import proxies as P
+    from knas import proxies as P  # the catalog: no torch at parse time
 
     for name, opts in scoring.get("options", {}).items():
-        allowed = P.get(name).defaults
+        allowed = P.spec(name).defaults
         bad = set(opts or {}) - set(allowed)
         if bad:
             raise ConfigError(f"config key scoring.options.{name}: unknown option(s) {sorted(bad)}; "
                               f"allowed: {sorted(allowed) or 'none'}")
     batch = scoring.get("batch_size", 64)
     for name in scoring.get("proxies", []):
-        n = {**P.get(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
+        n = {**P.spec(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
         if isinstance(n, int) and n > batch:
             raise ConfigError(f"config key scoring.batch_size = {batch} is smaller than proxy {name!r} option "
                               f"n={n}; raise scoring.batch_size or set scoring.options.{name}.n")
     sel = config.get("select", {}).get("proxy", "mgm")
     scored = set(scoring.get("proxies", []))
-    comps = P.COMBINED[sel].components if sel in P.COMBINED else (sel,)
+    comps = P.members(sel) if sel in P.catalog() else (sel,)
     if not set(comps) <= scored:
         raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
     if config.get("search", {}).get("runs") and truth.get("benchmark", "train") == "train":

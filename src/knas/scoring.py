@@ -86,7 +86,7 @@ def score_architectures(
     if unknown:
         raise ValueError(f"options given for proxies not being scored: {sorted(unknown)}")
     device = get_device(cfg.device)
-    batch = make_batch(data, cfg, device, need_val=any(s.name == "ntk_mse" for s in specs))
+    batch = make_batch(data, cfg, device, need_val=any(s.needs_val for s in specs))
     if progress is None:
         progress = sys.stderr.isatty()
     rows = []

@@ -1,4 +1,8 @@
-"""Small helpers shared across knas: devices, seeding, atomic writes."""
+"""Small helpers shared across knas: devices, seeding, atomic writes, tables.
+
+torch is imported by the two functions that need it, so the workflow's parse path (which writes
+nothing but imports modules that use :func:`atomic_path`) does not import it.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,10 +11,10 @@ import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def get_device(name: str = "auto") -> torch.device:
@@ -19,6 +23,8 @@ def get_device(name: str = "auto") -> torch.device:
     ``auto`` picks CUDA when available, else CPU. Asking for CUDA on a machine
     without it is an error, not a silent fallback.
     """
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
@@ -31,6 +37,9 @@ def get_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA) RNGs."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

@@ -13,15 +13,30 @@ Usage::
         ...
 
 Modules: :mod:`.specs` (what each dataset is), :mod:`.download`, :mod:`.readers`, :mod:`.splits`,
-:mod:`.prepared` (the ``.npz`` cache), :mod:`.transforms`, :mod:`.loader`.
+:mod:`.prepared` (the ``.npz`` cache), :mod:`.transforms`, :mod:`.loader`; :mod:`.files` (md5 sums and
+messages, the leaf the others import). The torch-based names load on first access, so importing
+the package (e.g. from the Snakefile) does not import torch.
 """
-from .download import DownloadError, download, download_raw, md5sum
-from .loader import iterate_batches, sample_batch
-from .prepared import PreparedData, load_prepared, prepare
+from __future__ import annotations
+
+import importlib
+
+from .download import DownloadError, download, download_raw
+from .files import md5sum
 from .readers import MissingRawDataError, read_cifar, read_digits, read_imagenet16, read_raw
 from .specs import DATASETS, DatasetSpec, get_spec, md5_of, raw_files, url_of
 from .splits import make_splits, read_split_file
-from .transforms import normalize, random_crop_flip
+
+# torch-based names, loaded on first access: the workflow's parse (raw_files, url_of) needs no torch
+_LAZY = {
+    "iterate_batches": "loader",
+    "sample_batch": "loader",
+    "PreparedData": "prepared",
+    "load_prepared": "prepared",
+    "prepare": "prepared",
+    "normalize": "transforms",
+    "random_crop_flip": "transforms",
+}
 
 __all__ = [
     "DATASETS", "DatasetSpec", "DownloadError", "MissingRawDataError", "PreparedData",
@@ -29,3 +44,15 @@ __all__ = [
     "md5_of", "md5sum", "normalize", "prepare", "random_crop_flip", "raw_files", "read_cifar",
     "read_digits", "read_imagenet16", "read_raw", "read_split_file", "sample_batch", "url_of",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

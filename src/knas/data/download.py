@@ -16,24 +16,14 @@ from pathlib import Path
 
 from knas.utils import atomic_path
 
+from .files import CHUNK, imagenet16_missing_message, md5sum
 from .specs import md5_of, url_of
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
-
 
 class DownloadError(RuntimeError):
     """A file could not be downloaded or failed its md5 check; the message says where to put it by hand."""
-
-
-def md5sum(path: str | os.PathLike, chunk_size: int = CHUNK) -> str:
-    """Hex md5 of a file, read in chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(chunk_size), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download(url: str, dest: str | os.PathLike, md5: str, *, timeout: float = 60.0) -> Path:
@@ -93,7 +83,5 @@ def download_raw(name: str, relpath: str, root: str | os.PathLike, *, timeout: f
             if got != md5:
                 raise DownloadError(f"{dest}: md5 is {got}, expected {md5} (corrupt or incomplete copy)")
             return dest
-        from .readers import imagenet16_missing_message
-
         raise DownloadError(imagenet16_missing_message(Path(root), [relpath]))
     return download(url, dest, md5, timeout=timeout)

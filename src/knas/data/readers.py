@@ -27,12 +27,12 @@ from typing import IO
 
 import numpy as np
 
+from .files import imagenet16_missing_message, md5sum
 from .specs import (
     CIFAR100_MEMBERS,
     CIFAR10_MEMBERS,
     IMAGENET16_DIR,
     IMAGENET16_MD5,
-    IMAGENET16_PAGE,
     get_spec,
 )
 
@@ -107,8 +107,6 @@ def _images(d: dict, label_key: str, shape: tuple[int, int, int], what: str) -> 
 
 
 def _check_md5(path: Path, md5: str) -> None:
-    from .download import md5sum
-
     got = md5sum(path)
     if got != md5:
         raise ValueError(
@@ -148,7 +146,7 @@ def read_cifar(name: str, raw_dir: str | os.PathLike, *, download: bool = False,
 
     if not archive.exists() and not extracted:
         if download:
-            from .download import download as fetch
+            from .download import download as fetch  # looked up when called (a test redirects it)
 
             fetch(archive_entry.url, archive, archive_entry.md5)
         else:
@@ -190,17 +188,6 @@ def read_cifar(name: str, raw_dir: str | os.PathLike, *, download: bool = False,
 
 # ---------------------------------------------------------------------------------------------
 # ImageNet16-120
-
-
-def imagenet16_missing_message(raw_dir: Path, missing: list[str]) -> str:
-    """The error text for absent ImageNet16 pickles (no automatic download: it needs a login)."""
-    where = (Path(raw_dir) / IMAGENET16_DIR).resolve()
-    names = ", ".join(Path(m).name for m in missing)
-    return (
-        f"ImageNet16-120: missing raw file(s) {names}. The Downsampled ImageNet 16x16 pickles "
-        f"(train_data_batch_1..10 and val_data) cannot be downloaded automatically: get them from "
-        f"{IMAGENET16_PAGE}, extract them and put the files in {where}/"
-    )
 
 
 def _imagenet16_dir(raw_dir: Path) -> Path:

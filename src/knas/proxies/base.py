@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .registry import ProxySpec, get  # noqa: F401  (ProxySpec: re-exported)
 
 
 @dataclass
@@ -54,36 +56,84 @@ class ProxyResult:
     flag: str | None = None
 
 
+class Keys:
+    """Named constructors of the Context entries that proxies share. The first element of a key
+    is the entry's kind, the name a proxy declares in ``shares`` when it registers
+    (:mod:`knas.proxies.registry`); the rest are the options the entry depends on."""
+
+    @staticmethod
+    def per_example_grads(n: int) -> tuple:
+        return ("per_example_grads", n)
+
+    @staticmethod
+    def summed_grads(n: int) -> tuple:
+        return ("summed_grads", n)
+
+    @staticmethod
+    def gtnas_layers(n: int, theta: int, seed: int) -> tuple:
+        return ("gtnas_layers", n, theta, seed)
+
+    @staticmethod
+    def relu_code_grams(n: int, split: str = "train") -> tuple:
+        return ("relu_code_grams", n, split)
+
+    @staticmethod
+    def ntk_jacobian(n: int, split: str = "train", columns: str = "weight") -> tuple:
+        return ("ntk_jacobian", n, split, columns)
+
+    @staticmethod
+    def ntk_jacobian_val(split: str = "train", columns: str = "cell_weight") -> tuple:
+        return ("ntk_jacobian_val", split, columns)
+
+    @staticmethod
+    def ce_grad(n: int, split: int, train: bool) -> tuple:
+        return ("ce_grad", n, split, bool(train))
+
+    @staticmethod
+    def ce_grad_all_weights(n: int, split: int, train: bool) -> tuple:
+        return ("ce_grad_all_weights", n, split, bool(train))
+
+
 class Context:
     """Scratch space for one (model, batch) pair, shared by every proxy scored on it.
 
     Proxies that need the same expensive pass (per-example gradients, a hooked forward,
-    a batch-graph Jacobian) fetch it with ``ctx.cached(key, fn)``, so it runs once.
-    Keys should be namespaced and include every option the result depends on,
-    e.g. ``("per_example_grads", n, "train_bn")``.
+    a batch-graph Jacobian) fetch it with ``ctx.cached(key, fn)``, so it runs once; keys come
+    from :class:`Keys`. ``planned`` names the proxies the caller will score on this context:
+    :meth:`plans` tells a proxy whether another one will share a pass (from the registry's
+    ``shares``), so it may pick the pass the others can share over a cheaper one of its own.
     """
 
     def __init__(self, model: nn.Module, batch: ProxyBatch, seed: int = 0, planned=()):
         self.model = model
         self.batch = batch
         self.seed = seed
-        # names of the proxies the caller will score on this context (a hint: a proxy may pick
-        # the pass that the others can share over a cheaper one of its own)
         self.planned = frozenset(planned)
         self._cache: dict[Any, Any] = {}
         self.hits: dict[Any, int] = {}
 
+    def plans(self, kind: str, besides: str | None = None) -> bool:
+        """Whether a planned proxy (other than ``besides``) shares Context entries of ``kind``."""
+        return any(kind in get(n).shares for n in self.planned if n != besides)
+
     def has(self, key) -> bool:
         return key in self._cache
+
+    def get(self, key, default=None):
+        """The entry under ``key`` (counted as a reuse in :attr:`hits`), else ``default``."""
+        if key not in self._cache:
+            return default
+        self.hits[key] = self.hits.get(key, 0) + 1
+        return self._cache[key]
 
     def store(self, key, value) -> None:
         """Put (or replace) an entry, e.g. a pass recomputed with more statistics."""
         self._cache[key] = value
 
     def cached(self, key, fn: Callable[[], Any]):
+        """The entry under ``key``; computed by ``fn()`` and stored the first time."""
         if key in self._cache:
-            self.hits[key] = self.hits.get(key, 0) + 1
-            return self._cache[key]
+            return self.get(key)
         value = fn()
         self._cache[key] = value
         return value
@@ -146,29 +196,6 @@ def finite_or_flag(value: float, sentinel: float | None = None) -> ProxyResult:
     if sentinel is not None:
         return ProxyResult(float(sentinel), "sentinel")
     return ProxyResult(float("nan"), "nan")
-
-
-@dataclass(frozen=True)
-class ProxySpec:
-    """Registry entry of one proxy.
-
-    ``fn(model, batch, ctx, **options) -> float | ProxyResult``; it must not change ``model``
-    (parameters, buffers, mode): work on ``copy.deepcopy(model)`` where the official code mutates.
-    """
-
-    name: str
-    fn: Callable[..., Any]
-    higher_is_better: bool
-    needs_labels: bool
-    paper: str
-    description: str
-    degenerate: str  # documented value on a disconnected / degenerate network
-    defaults: dict = field(default_factory=dict)
-
-    @property
-    def direction(self) -> int:
-        """+1 when higher is better, -1 when lower is better."""
-        return 1 if self.higher_is_better else -1
 
 
 # ---- working copies -------------------------------------------------------------------------------
@@ -287,3 +314,50 @@ def working_copy(model: nn.Module, memo: dict | None = None) -> nn.Module:
             if _is_nb201_pool(child):
                 setattr(parent, name, ExactAvgPool3x3())
     return net
+
+
+# ---- computing a proxy ------------------------------------------------------------------------
+
+def check_batch(model: nn.Module, batch: ProxyBatch) -> None:
+    """Fail early, with the shapes in the message, when the batch does not fit the model."""
+    if batch.x.dim() != 4:
+        raise ValueError(f"batch.x must be (N, C, H, W); got shape {tuple(batch.x.shape)}")
+    if batch.y is not None and batch.y.shape[0] != batch.x.shape[0]:
+        raise ValueError(f"batch.y has {batch.y.shape[0]} labels for {batch.x.shape[0]} inputs")
+    was_training = model.training
+    model.eval()  # eval: a probe forward must not touch BN running statistics
+    try:
+        with torch.no_grad():
+            out = logits_of(model(batch.x[:1]))
+    except RuntimeError as err:
+        raise ValueError(
+            f"batch of shape {tuple(batch.x.shape)} does not fit the model: {str(err).splitlines()[0]}"
+        ) from err
+    finally:
+        model.train(was_training)
+    if out.dim() != 2 or out.shape[1] != batch.num_classes:
+        raise ValueError(
+            f"model outputs shape {tuple(out.shape)}, expected (N, num_classes={batch.num_classes})"
+        )
+
+
+def compute(
+    name: str, model: nn.Module, batch: ProxyBatch, ctx: Context | None = None, **options
+) -> ProxyResult:
+    """Compute proxy ``name`` on ``model`` and ``batch``; returns a :class:`ProxyResult`."""
+    spec = get(name)
+    unknown = set(options) - set(spec.defaults)
+    if unknown:
+        raise ValueError(
+            f"proxy {name!r}: unknown option(s) {sorted(unknown)}; allowed: {sorted(spec.defaults) or 'none'}"
+        )
+    if spec.needs_labels and batch.y is None:
+        raise ValueError(f"proxy {name!r} needs labels but the batch has none")
+    if ctx is None:
+        ctx = Context(model, batch)
+    opts = {**spec.defaults, **options}
+    out = spec.fn(model, batch, ctx, **opts)
+    if isinstance(out, ProxyResult):
+        return out
+    value = float(out)
+    return ProxyResult(value, None if math.isfinite(value) else "nan")

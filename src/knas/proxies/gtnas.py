@@ -37,8 +37,8 @@ Choices the GT-NAS text leaves open (the paper text was not available to us; doc
 * All statistics are computed in float64 from the float32 per-example gradients.
 
 The three proxies share ONE per-example gradient computation with ``knas_code``
-(``ctx.cached(("per_example_grads", n), ...)``) and one per-layer reduction
-(``ctx.cached(("gtnas_layers", n, theta, seed), ...)``).
+(``ctx.cached(Keys.per_example_grads(n), ...)``) and one per-layer reduction
+(``ctx.cached(Keys.gtnas_layers(n, theta, seed), ...)``).
 
 Degenerate networks (disconnected cell / all-``none``): every weight gradient is 0; only the
 classifier bias has non-zero rows ``softmax(b) - onehot(y_i)``. Values are then input-independent
@@ -52,8 +52,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import register
-from .base import Context, ProxyBatch
+from .registry import register
+from .base import Context, Keys, ProxyBatch
 from .knas import flagged_result, per_example_grads, sample_indices
 
 PAPER_GTNAS = "GT-NAS (ICLR submission): gradient correlation R, gradient value V, gradient kernel"
@@ -119,7 +119,7 @@ def _compute_layer_stats(model, batch, ctx, n: int, theta: int, seed: int) -> La
 def layer_stats(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int, theta: int,
                 seed: int) -> LayerStats:
     """GT-NAS per-layer statistics, computed once per ``ctx`` for given ``(n, theta, seed)``."""
-    return ctx.cached(("gtnas_layers", n, theta, seed),
+    return ctx.cached(Keys.gtnas_layers(n, theta, seed),
                       lambda: _compute_layer_stats(model, batch, ctx, n, theta, seed))
 
 
@@ -128,7 +128,7 @@ def _layer_mean(stats: LayerStats, values: torch.Tensor):
     return flagged_result(v, stats.degenerate)
 
 
-_DEFAULTS = dict(n=50, theta=50, seed=0)
+_DEFAULTS = dict(shares=("per_example_grads", "gtnas_layers"), n=50, theta=50, seed=0)
 
 
 @register(

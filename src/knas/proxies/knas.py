@@ -29,8 +29,9 @@ fall back to a plain batched backward for the summed gradient and, only when ind
 are asked for, ``torch.func.vmap(torch.func.grad(...))`` over single examples ("vmap": full
 per-example gradients, slower, more memory).
 All five KNAS / GT-NAS proxies (:mod:`knas.proxies.gtnas`) share this one pass through
-``ctx.cached(("per_example_grads", n), ...)``. ``mgm`` needs only the summed gradient: when no
-per-example proxy is planned on the context (``ctx.planned``) and none ran before, it takes a
+``ctx.cached(Keys.per_example_grads(n), ...)`` (each declares ``shares=("per_example_grads", ...)``).
+``mgm`` needs only the summed gradient: when no other proxy sharing ``per_example_grads`` is
+planned on the context (``ctx.plans``) and none ran before, it takes a
 plain batched backward of the summed loss on the same per-example-BN copy instead (no tape;
 :func:`summed_grads`).
 
@@ -73,8 +74,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register
-from .base import Context, ProxyBatch, ProxyResult, check_n, logits_of, run_chunked, working_copy
+from .registry import register
+from .base import Context, Keys, ProxyBatch, ProxyResult, check_n, logits_of, run_chunked, working_copy
 
 PAPER_KNAS = "Xu et al., KNAS: Green Neural Architecture Search, ICML 2021"
 
@@ -437,11 +438,7 @@ def _compute_per_example_grads(model: nn.Module, batch: ProxyBatch, n: int, meth
 def per_example_grads(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int) -> PerExampleGrads:
     """Per-example gradients of the first ``n`` examples, computed once per ``ctx`` (all five
     KNAS/GT-NAS proxies share it). ``METHOD`` picks how (see the module docstring)."""
-    return ctx.cached(("per_example_grads", n), lambda: _compute_per_example_grads(model, batch, n, METHOD))
-
-
-# proxies that need individual per-example gradients (the tape); mgm needs only their sum
-PER_EXAMPLE_PROXIES = frozenset({"knas_code", "grad_corr", "grad_value", "gt_kernel"})
+    return ctx.cached(Keys.per_example_grads(n), lambda: _compute_per_example_grads(model, batch, n, METHOD))
 
 
 class SummedGrads:
@@ -475,12 +472,13 @@ def summed_grads(model: nn.Module, batch: ProxyBatch, ctx: Context, n: int):
     """Summed per-example gradients of the first ``n`` examples for ``mgm``.
 
     From the shared per-example pass when the context has it or will need it (a per-example
-    proxy is in ``ctx.planned``, or ``METHOD == "vmap"``: examples may interact), else from a
+    proxy, one sharing ``per_example_grads`` other than mgm, is planned on the context, or
+    ``METHOD == "vmap"``: examples may interact), else from a
     plain batched backward (:class:`SummedGrads`, ~1.7x faster than the tape on CPU).
     """
-    if METHOD == "vmap" or ctx.has(("per_example_grads", n)) or ctx.planned & PER_EXAMPLE_PROXIES:
+    if METHOD == "vmap" or ctx.has(Keys.per_example_grads(n)) or ctx.plans("per_example_grads", besides="mgm"):
         return per_example_grads(model, batch, ctx, n)
-    return ctx.cached(("summed_grads", n), lambda: _compute_summed_grads(model, batch, n))
+    return ctx.cached(Keys.summed_grads(n), lambda: _compute_summed_grads(model, batch, n))
 
 
 def sample_indices(model: nn.Module, m: int, seed: int) -> dict[str, torch.Tensor]:
@@ -519,6 +517,7 @@ def flagged_result(value: float, degenerate: bool) -> ProxyResult:
         "||mean_i(softmax(b) - onehot(y_i))||^2 (Eq. 16: that layer's term / #layers); small, "
         "input-independent, flag 'degenerate'"
     ),
+    shares=("per_example_grads", "summed_grads"),
     n=50,
     sampled=None,
     seed=0,
@@ -578,6 +577,7 @@ def _torch1x_aliased_score(last: torch.Tensor, half: int, n: int) -> float:
     needs_labels=True,
     paper=PAPER_KNAS + " (released code, exps/NAS-Bench-201/functions.py)",
     degenerate="disconnected/all-none: 0.0 exactly (all selected gradients are 0), flag 'degenerate'",
+    shares=("per_example_grads",),
     n=50,
     torch1x_zero_grad=False,
 )

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import register
-from .base import Context, ProxyBatch, ProxyResult, check_n, working_copy
+from .registry import register
+from .base import Context, Keys, ProxyBatch, ProxyResult, check_n, working_copy
 
 _GRAM_CHUNK = 1 << 23  # units per float32 matmul: |Z Z^T| <= 2**23 stays exact in float32
 
@@ -121,7 +121,7 @@ def cached_code_grams(ctx: Context, batch: ProxyBatch, n: int | None) -> list[Co
     """:func:`relu_code_grams` of ``ctx.model`` on the first ``n`` examples, shared via ``ctx``."""
     n = batch.n if n is None else check_n(n, batch)
     x = batch.x[:n].to(ctx.device)
-    return ctx.cached(("relu_code_grams", n, "train"), lambda: relu_code_grams(ctx.model, x))
+    return ctx.cached(Keys.relu_code_grams(n, "train"), lambda: relu_code_grams(ctx.model, x))
 
 
 def naswot_kernel(records: list[CodeGram], official_counting: bool) -> torch.Tensor | None:
@@ -148,6 +148,7 @@ def naswot_kernel(records: list[CodeGram], official_counting: bool) -> torch.Ten
     ),
     official_counting=False,
     n=None,
+    shares=("relu_code_grams",),
 )
 def naswot(model: nn.Module, batch: ProxyBatch, ctx: Context, official_counting: bool = False, n=None):
     """NASWOT log|K_H|: log-determinant of the ReLU activation-code agreement kernel (train-mode BN).

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nb201.space import EDGES, OPS, parse, validate
-from . import register, register_combined
-from .base import (Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits, logits_of,
+from .registry import register, register_combined
+from .base import (Context, Keys, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits, logits_of,
                    working_copy)
 from .naswot import cached_code_grams
 
@@ -126,7 +126,7 @@ def cached_jacobian(ctx: Context, batch: ProxyBatch, n: int | None) -> Jacobian:
     """Weight-column Jacobian of the first ``n`` examples (all by default), shared via ``ctx``."""
     n = batch.n if n is None else check_n(n, batch)
     x = batch.x[:n].to(ctx.device)
-    return ctx.cached(("ntk_jacobian", n, "train", "weight"), lambda: batch_graph_jacobian(ctx.model, x, is_weight))
+    return ctx.cached(Keys.ntk_jacobian(n, "train", "weight"), lambda: batch_graph_jacobian(ctx.model, x, is_weight))
 
 
 # ---- ntk_cond -----------------------------------------------------------------------------------
@@ -146,6 +146,7 @@ def ntk_condition(G: torch.Tensor) -> float:
     paper="TE-NAS (Chen et al., ICLR 2021)",
     degenerate="100000.0 (flag 'sentinel'): all gradients 0 -> 0/0 = NaN -> TE-NAS's nan_to_num(nan=1e5)",
     n=None,
+    shares=("ntk_jacobian",),
 )
 def ntk_cond(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
     """Condition number lambda_max/lambda_min of the empirical NTK (train-mode BN batch graph).
@@ -288,6 +289,8 @@ NTK_MSE_METHODS = ("auto", "jacobian", "jvp")
     degenerate="-1.0 (flag 'sentinel'): TEG-NAS's 'bad gradients' value (cell gradients sum to 0)",
     n=None,
     method="auto",
+    shares=("ntk_jacobian", "ntk_jacobian_val"),
+    needs_val=True,
 )
 def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="auto"):
     """NTK kernel-regression MSE on a held-out batch (TEG-NAS "generalization"; needs x_val/y_val).
@@ -333,7 +336,7 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="a
     else:
         Gx = J.columns(is_cell_weight)  # (N, Pc)
         Gy = ctx.cached(
-            ("ntk_jacobian_val", "train", "cell_weight"),
+            Keys.ntk_jacobian_val("train", "cell_weight"),
             lambda: batch_graph_jacobian(ctx.model, x_val, is_cell_weight).G,
         )  # (M, Pc)
         if Gx.shape[1] != Gy.shape[1]:  # a parameter in one graph but not the other

@@ -15,9 +15,10 @@ Faster than the official code, with the same values (tests: rtol 1e-4 against
 ``tests/reference/official_zero_cost.py``):
 
 * ``grad_norm``, ``snip``, ``plain`` and (in train mode) ``fisher`` share ONE forward/backward
-  (``ctx.cached(("ce_grad", n, split_data, train), ...)``): the CE gradient of the conv/linear
+  (``ctx.cached(Keys.ce_grad(n, split_data, train), ...)``): the CE gradient of the conv/linear
   weights of one deep copy, plus fisher's per-channel ``Σ_hw act·∂L/∂act`` collected by tensor
-  hooks in the same backward when fisher is asked for or planned on the context (``ctx.planned``;
+  hooks in the same backward when fisher is asked for or a proxy sharing ``fisher_stats`` is planned
+  on the context (``ctx.plans``;
   the hooks cost ~15% of the pass, so grad_norm/snip/plain alone run without them).
   snip's mask trick gives ``|∂L/∂(W⊙m)|_{m=1} = |∂L/∂W ⊙ W|``.
 * ``grasp``: upstream runs forward #1 (no graph) for ``g`` and forward #2 with
@@ -50,8 +51,8 @@ import torch.nn.functional as F
 from torch import autograd, nn
 
 from ..nb201.flops import count_flops
-from . import register
-from .base import (Context, ProxyBatch, ProxyResult, check_n, finite_or_flag, is_cuda_oom, logits_of,
+from .registry import register
+from .base import (Context, Keys, ProxyBatch, ProxyResult, check_n, finite_or_flag, is_cuda_oom, logits_of,
                    working_copy)
 
 PAPER = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
@@ -211,26 +212,21 @@ def _ce_grad(
     return _with_oom_retry(run, x.shape[0], split)
 
 
-def _ce_key(n: int, split: int, train: bool) -> tuple:
-    return ("ce_grad", n, split, bool(train))
-
-
 def _cached_ce_grad(model, batch, ctx, n, split_data, train: bool, all_weights: bool = False,
                     need_fisher: bool = False) -> CEGrad:
     """The shared CE pass. Fisher's per-layer statistics cost a hooked backward, so they are
-    collected only when ``need_fisher`` or ``"fisher"`` is planned on the context; a cached pass
+    collected only when ``need_fisher`` or a planned proxy shares ``fisher_stats``; a cached pass
     without them is recomputed (and replaced) when fisher asks."""
     x, y = _inputs(model, batch, ctx, n, labels=True)
     split = _check_split(split_data, x.shape[0])
     if all_weights and not all(m.weight.requires_grad for m in _layers(model)):
-        key = ("ce_grad_all_weights", x.shape[0], split, bool(train))
+        key = Keys.ce_grad_all_weights(x.shape[0], split, train)
         return ctx.cached(key, lambda: _ce_grad(model, x, y, train, split, all_weights=True))
-    key = _ce_key(x.shape[0], split, train)
-    if ctx.has(key):
-        ce = ctx.cached(key, lambda: None)
-        if ce.has_fisher or not (need_fisher and train):
-            return ce
-    ce = _ce_grad(model, x, y, train, split, fisher=need_fisher or "fisher" in ctx.planned)
+    key = Keys.ce_grad(x.shape[0], split, train)
+    ce = ctx.get(key)
+    if ce is not None and (ce.has_fisher or not (need_fisher and train)):
+        return ce
+    ce = _ce_grad(model, x, y, train, split, fisher=need_fisher or ctx.plans("fisher_stats"))
     ctx.store(key, ce)
     return ce
 
@@ -242,7 +238,7 @@ def _weights(model: nn.Module) -> list[torch.Tensor]:
 # ---- gradient-based proxies -----------------------------------------------------------------
 
 @register(
-    "grad_norm", higher_is_better=True, needs_labels=True, paper=PAPER,
+    "grad_norm", higher_is_better=True, needs_labels=True, paper=PAPER, shares=("ce_grad",),
     degenerate="0.0 exactly (all weight gradients are 0 on a disconnected cell)",
     n=None, split_data=1,
 )
@@ -254,7 +250,7 @@ def grad_norm(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_d
 
 
 @register(
-    "snip", higher_is_better=True, needs_labels=True, paper=PAPER,
+    "snip", higher_is_better=True, needs_labels=True, paper=PAPER, shares=("ce_grad", "ce_grad_all_weights"),
     degenerate="0.0 exactly (all weight gradients are 0 on a disconnected cell)",
     n=None, split_data=1,
 )
@@ -270,7 +266,7 @@ def snip(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=1
 
 
 @register(
-    "plain", higher_is_better=True, needs_labels=True, paper=PAPER,
+    "plain", higher_is_better=True, needs_labels=True, paper=PAPER, shares=("ce_grad",),
     degenerate="0.0 exactly (all weight gradients are 0 on a disconnected cell)",
     n=None, split_data=1,
 )
@@ -282,7 +278,7 @@ def plain(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=
 
 
 @register(
-    "fisher", higher_is_better=True, needs_labels=True, paper=PAPER,
+    "fisher", higher_is_better=True, needs_labels=True, paper=PAPER, shares=("ce_grad", "fisher_stats"),
     degenerate="tiny > 0 (only the classifier term survives: its activation is the bias)",
     n=None, split_data=1,
 )
@@ -303,7 +299,7 @@ def fisher(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data
 
 
 @register(
-    "grasp", higher_is_better=True, needs_labels=True, paper=PAPER,
+    "grasp", higher_is_better=True, needs_labels=True, paper=PAPER, shares=("ce_grad",),
     degenerate="0.0 exactly (g = 0 so Hg = 0 on a disconnected cell)",
     n=None, split_data=1,
 )
@@ -329,7 +325,7 @@ def grasp(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=
             st, en = chunks[-1]
             loss = F.cross_entropy(logits_of(net(x[st:en])), y[st:en])
             g = autograd.grad(loss, weights, allow_unused=True)
-        probe = _FisherProbe(layers) if split == 1 and shareable and train and "fisher" in ctx.planned else None
+        probe = _FisherProbe(layers) if split == 1 and shareable and train and ctx.plans("fisher_stats") else None
         hg: list = [None] * len(weights)
         try:
             for st, en in chunks:  # pass #2: Hg accumulated over chunks
@@ -342,7 +338,7 @@ def grasp(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, split_data=
                     if shareable:
                         ce = (CEGrad(list(g), [None] * len(g), 1) if probe is None
                               else CEGrad(list(g), probe.fisher, 1, has_fisher=True))
-                        ctx.cached(_ce_key(x.shape[0], 1, train), lambda: ce)
+                        ctx.cached(Keys.ce_grad(x.shape[0], 1, train), lambda: ce)  # the shared ce_grad entry
                 terms = [(gi * fi).sum() for gi, fi in zip(g, grad_f) if gi is not None and fi is not None]
                 z = torch.stack(terms).sum() if terms else None
                 if z is None or not z.requires_grad:

@@ -120,7 +120,7 @@ class ProxyCache:
             return bool(self._directions[name])
         from knas import proxies
 
-        reg = proxies.load_all()
+        reg = proxies.catalog()  # the declarations, without importing the proxies (torch)
         if name in reg:
             return reg[name].higher_is_better
         raise ValueError(

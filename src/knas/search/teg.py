@@ -1,6 +1,7 @@
 """TEG-NAS searches guided by the three training-free indicators, with no training at all.
 
-Indicators (score-cache columns, from :mod:`knas.proxies.tenas`): ``ntk_cond`` (NTK condition
+Indicators (score-cache columns): the members of the registered combined score ``teg``
+(:mod:`knas.proxies.tenas`), with their registered directions: ``ntk_cond`` (NTK condition
 number, lower is better), ``linear_regions`` (higher is better), ``ntk_mse`` (NTK-regression
 MSE, lower is better). Both searches follow VITA-Group/TEGNAS:
 
@@ -21,11 +22,15 @@ from typing import Sequence
 
 import numpy as np
 
+from knas import proxies
+
 from .context import SearchContext
 from .registry import check_float, check_int, register
 
-TEG_INDICATORS = ("ntk_cond", "linear_regions", "ntk_mse")
-SIGN = {"ntk_cond": -1, "linear_regions": 1, "ntk_mse": -1}  # +1: higher is better
+# The indicators and their directions come from the proxy registry's declarations (torch-free):
+# TEG's members, each with its own higher_is_better.
+TEG_INDICATORS = proxies.members("teg")
+SIGN = {t: proxies.spec(t).direction for t in TEG_INDICATORS}  # +1: higher is better
 
 
 def _valid(name: str, v: float) -> bool:

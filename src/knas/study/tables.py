@@ -35,13 +35,8 @@ def with_combined(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def directions(scores: pd.DataFrame) -> dict[str, bool]:
+    """``higher_is_better`` of every registered score column (proxies and combined scores)."""
     from knas import proxies as P
 
-    P.load_all()
-    d = {}
-    for col in analysis.proxy_columns(scores):
-        if col in P.PROXIES:
-            d[col] = P.PROXIES[col].higher_is_better
-        elif col in P.COMBINED:
-            d[col] = P.COMBINED[col].higher_is_better
-    return d
+    cat = P.catalog()
+    return {col: cat[col].higher_is_better for col in analysis.proxy_columns(scores) if col in cat}
