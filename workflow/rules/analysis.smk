@@ -62,9 +62,9 @@ rule report:
         truth=truth_table(),
         corr=rules.correlate.output.corr,
         repeated=rules.correlate.output.repeated,
-        selection=f"{RESULTS}/selection.csv",
+        selection=rules.select.output[0],
         histories=topk_histories,
-        extra=report_extras(),
+        extra=report_extras,
     output:
         md=f"{RESULTS}/report/report.md",
         methods=report(
@@ -87,7 +87,7 @@ rule report:
         corr_dir=subpath(input.corr, parent=True),
         out=subpath(output.md, parent=True),
         config=study_config_json,
-        extra=report_extra_args(),
+        extra=report_extra_args,
     shell:
         "python -m knas report --scores {input.scores} --truth {input.truth}"
         " --correlation-dir {params.corr_dir} --selection {input.selection}"

@@ -26,8 +26,14 @@ except MissingInputError as err:
 STUDY = config["study"]
 RESULTS = f"results/{STUDY}"
 LOGS = f"{RESULTS}/logs"
+# per-job time and memory that Snakemake records (`benchmark:`), what mem_mb is sized from
+BENCHMARKS = f"{RESULTS}/benchmarks"
 DATASET = config["data"]["dataset"]
 ENV = "../../envs/knas.yaml"
+# compute jobs (score, search, train, text_score, text_finetune) ask for a GPU on a CUDA study.
+# Each runs with its rule's own `threads:`; Snakemake exports OMP_NUM_THREADS (and the BLAS
+# thread variables) as that number for every shell job, so no rule spells it.
+GPUS = 1 if config["device"] == "cuda" else 0
 
 
 def prepared_data():
@@ -150,11 +156,11 @@ def search_dataset():
 TEXT = f"{RESULTS}/text/{config['text']['task']}"
 
 
-def text_candidate_args(wildcards):
+def text_candidate_args(wildcards, input):
     """baseline -> the unmodified wiring; rankN -> the N-th best candidate by MGM."""
     if wildcards.which == "baseline":
         return "--candidate identity"
-    return f"--rank {wildcards.which[len('rank'):]} --scores {TEXT}/scores.csv"
+    return f"--rank {wildcards.which[len('rank'):]} --scores {input.scores}"
 
 
 def text_runs():
@@ -163,28 +169,29 @@ def text_runs():
     return [f"{TEXT}/finetune/{w}/seed{s}.json" for w in which for s in range(t["seeds"])]
 
 
-def report_extras():
-    """Optional sections of report.md: the search strategies and the text study."""
-    extras = []
+def report_sections(wildcards=None):
+    """Optional sections of report.md by option: the search strategies, the text study.
+    (An input function: the rules that write them are declared after the report rule.)"""
+    sections = {}
     if config["search"]["runs"]:
-        extras.append(f"{RESULTS}/search/summary.md")
+        sections["--search-summary"] = rules.search_summary.output.markdown
     if config["text"]["enabled"]:
-        extras.append(f"{TEXT}/report.md")
-    return extras
+        sections["--text-report"] = rules.text_report.output[0]
+    return sections
 
 
-def report_extra_args():
-    args = []
-    if config["search"]["runs"]:
-        args.append(f"--search-summary {RESULTS}/search/summary.md")
-    if config["text"]["enabled"]:
-        args.append(f"--text-report {TEXT}/report.md")
-    return " ".join(args)
+def report_extras(wildcards):
+    return list(report_sections().values())
+
+
+def report_extra_args(wildcards):
+    return " ".join(f"{opt} {path}" for opt, path in report_sections().items())
 
 
 def final_targets():
-    search = [f"{RESULTS}/search/summary.csv"] if config["search"]["runs"] else []
-    text = [f"{TEXT}/report.md"] if config["text"]["enabled"] else []
+    """Called by `rule all`, after every rule is declared."""
+    search = [rules.search_summary.output.table] if config["search"]["runs"] else []
+    text = [rules.text_report.output[0]] if config["text"]["enabled"] else []
     if not config["vision"]:
         return text
     # the score shards are targets too, so a deleted shard is re-scored (and only that one)
@@ -192,6 +199,6 @@ def final_targets():
         sampled_archs_table(),
         scores_table(),
         truth_table(),
-        f"{RESULTS}/correlation/correlations.csv",
-        f"{RESULTS}/report/report.md",
+        rules.correlate.output.corr,
+        rules.report.output.md,
     ]

@@ -14,10 +14,12 @@ rule score:
         shard=r"\d+",
     conda:
         ENV
+    benchmark:
+        f"{BENCHMARKS}/score/{{proxy}}/shard{{shard}}.tsv"
     threads: config["scoring"]["threads"]
     resources:
         mem_mb=8000,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPUS,
     params:
         shards=config["scoring"]["shards"],
         options=proxy_options,
@@ -29,7 +31,7 @@ rule score:
         augment="--augment" if config["scoring"]["augment"] else "",
         device=config["device"],
     shell:
-        "OMP_NUM_THREADS={threads} python -m knas score --proxy {wildcards.proxy}"
+        "python -m knas score --proxy {wildcards.proxy}"
         " --archs {input.archs} --data {input.data} --shard {wildcards.shard}/{params.shards}"
         " --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
         " --init-seed {params.init_seed} {params.augment} --device {params.device}"

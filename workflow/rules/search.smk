@@ -13,10 +13,12 @@ rule search:
         run="|".join(config["search"]["runs"]) or "NO_SEARCH_RUNS",
     conda:
         ENV
-    threads: config["scoring"]["threads"]
+    benchmark:
+        f"{BENCHMARKS}/search/{{run}}.tsv"
+    threads: config["search"]["threads"]
     resources:
         mem_mb=16000,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPUS,
     params:
         strategy=search_strategy,
         args=search_args,
@@ -33,7 +35,7 @@ rule search:
         device=config["device"],
         seed=config["seed"],
     shell:
-        "OMP_NUM_THREADS={threads} python -m knas search --strategy {params.strategy} --label {wildcards.run}"
+        "python -m knas search --strategy {params.strategy} --label {wildcards.run}"
         " {params.args} --truth-kind {params.kind} --truth {params.path} --dataset {params.dataset}"
         " --repeats {params.repeats} --seed {params.seed} --scores {input.scores} --data {input.data}"
         " --score-cache {params.cache} --C {params.C} --N {params.N} --batch-size {params.batch}"

@@ -7,6 +7,8 @@ rule text_data:
         dev=f"{TEXT}/data/dev.tsv",
     log:
         f"{LOGS}/text/data.log",
+    benchmark:
+        f"{BENCHMARKS}/text/data.tsv"
     localrule: True
     conda:
         ENV
@@ -26,12 +28,14 @@ rule text_score:
         f"{TEXT}/scores.csv",
     log:
         f"{LOGS}/text/score.log",
+    benchmark:
+        f"{BENCHMARKS}/text/score.tsv"
     conda:
         ENV
-    threads: config["train"]["threads"]
+    threads: config["text"]["threads"]
     resources:
         mem_mb=16000,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPUS,
     params:
         task=config["text"]["task"],
         model=config["text"]["model"],
@@ -41,7 +45,7 @@ rule text_score:
         device=config["device"],
         data_dir=subpath(input[0], parent=True),
     shell:
-        "OMP_NUM_THREADS={threads} python -m knas text-score --task {params.task} --data-dir {params.data_dir}"
+        "python -m knas text-score --task {params.task} --data-dir {params.data_dir}"
         " --model {params.model} --n {params.n} --max-length {params.max_length} --seed {params.seed}"
         " --device {params.device} --out {output} > {log} 2>&1"
 
@@ -54,15 +58,17 @@ rule text_finetune:
         f"{TEXT}/finetune/{{which}}/seed{{seed}}.json",
     log:
         f"{LOGS}/text/finetune/{{which}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/text/finetune/{{which}}/seed{{seed}}.tsv"
     wildcard_constraints:
         which=r"baseline|rank\d+",
         seed=r"\d+",
     conda:
         ENV
-    threads: config["train"]["threads"]
+    threads: config["text"]["threads"]
     resources:
         mem_mb=16000,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPUS,
     params:
         pick=text_candidate_args,
         task=config["text"]["task"],
@@ -74,7 +80,7 @@ rule text_finetune:
         device=config["device"],
         data_dir=subpath(input.train, parent=True),
     shell:
-        "OMP_NUM_THREADS={threads} python -m knas text-finetune --task {params.task}"
+        "python -m knas text-finetune --task {params.task}"
         " --data-dir {params.data_dir} --model {params.model} {params.pick} --seed {wildcards.seed}"
         " --lr {params.lr} --batch-size {params.batch} --epochs {params.epochs}"
         " --max-length {params.max_length} --device {params.device} --out {output} > {log} 2>&1"
@@ -88,6 +94,8 @@ rule text_summary:
         report(f"{TEXT}/summary.csv", caption="../report/text.rst", category="Text study"),
     log:
         f"{LOGS}/text/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/text/summary.tsv"
     localrule: True
     conda:
         ENV
@@ -104,6 +112,8 @@ rule text_report:
         f"{TEXT}/report.md",
     log:
         f"{LOGS}/text/report.log",
+    benchmark:
+        f"{BENCHMARKS}/text/report.tsv"
     localrule: True
     conda:
         ENV

@@ -15,10 +15,12 @@ rule train:
         arch_id=r"\d+",
     conda:
         ENV
+    benchmark:
+        f"{BENCHMARKS}/train/{{phase}}/{{arch_id}}.tsv"
     threads: config["train"]["threads"]
     resources:
         mem_mb=4000,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPUS,
     params:
         arch=arch_of_id,
         epochs=epochs_of_phase,
@@ -33,7 +35,7 @@ rule train:
         device=config["device"],
         nesterov="" if config["train"]["nesterov"] else "--no-nesterov",
     shell:
-        "OMP_NUM_THREADS={threads} python -m knas train --arch '{params.arch}'"
+        "python -m knas train --arch '{params.arch}'"
         " --data {input.data} --out {params.out} --epochs {params.epochs}"
         " --batch-size {params.batch} --lr {params.lr}"
         " --momentum {params.momentum} --weight-decay {params.wd}"
