@@ -1,9 +1,6 @@
-"""Shared helpers of the proxy tests: xautodl's NB201 network under a seed, the cells every proxy
-file uses, the model-untouched check, and knas_code's conditioning."""
+"""Shared helpers of the proxy tests: xautodl's NB201 network under a seed, the model-untouched
+check, and knas_code's conditioning. The named cells and the batch helper are in :mod:`cells`."""
 import torch
-
-A_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
-A_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
 
 def xnet(arch, C=4, N=1, k=10, seed=0, dtype=torch.float32):

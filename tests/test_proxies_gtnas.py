@@ -4,6 +4,7 @@ smaller than theta, numerically-zero rows, degenerate cells, the caller's model 
 determinism, errors and the per-example gradients shared with ``knas_code``."""
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -18,19 +19,16 @@ from reference.gtnas_slow import official_grad_corr, official_grad_value, offici
 
 pytest.importorskip("xautodl.models")
 
-from proxy_checks import A_NONE, A_SKIP, xnet
+from cells import A_CONV, A_CUT, A_DISC, A_NONE, A_SKIP
+from cells import make_batch as _make_batch
+from proxy_checks import xnet
 
-A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-A_CUT = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # node 1's conv feeds only none
-A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"
 
 NAMES = ["grad_corr", "grad_value", "gt_kernel"]
 REFS = {"grad_corr": official_grad_corr, "grad_value": official_grad_value, "gt_kernel": official_gt_kernel}
 
 
-def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    return ProxyBatch(torch.randn(n, 3, hw, hw, generator=g).to(dtype), torch.randint(0, k, (n,), generator=g), k)
+make_batch = functools.partial(_make_batch, hw=16)  # 16x16 images here
 
 
 def all_three(net, b, **opts):
@@ -40,7 +38,7 @@ def all_three(net, b, **opts):
 
 # ---- fidelity ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("arch,dtype", [(A1, torch.float32), (A1, torch.float64), (A_CUT, torch.float32)])
+@pytest.mark.parametrize("arch,dtype", [(A_CONV, torch.float32), (A_CONV, torch.float64), (A_CUT, torch.float32)])
 def test_matches_slow_per_example_loop(arch, dtype):
     net, b = xnet(arch, dtype=dtype), make_batch(dtype=dtype)
     ours = all_three(net, b, n=12, theta=20, seed=2)
@@ -67,7 +65,7 @@ def test_layer_statistics_on_hand_made_gradients():
 
 def test_small_layers_use_all_entries():
     """theta above every layer size: all entries of every layer; V = mean over layers of mean |g|."""
-    net, b = xnet(A1), make_batch(n=6)
+    net, b = xnet(A_CONV), make_batch(n=6)
     big = max(p.numel() for p in net.parameters())
     ours = all_three(net, b, n=6, theta=big)
     pe = kn.per_example_grads(net, b, Context(net, b), 6)
@@ -80,7 +78,7 @@ def test_small_layers_use_all_entries():
 def test_structurally_zero_gradients_count_as_zero_rows():
     """The last cell's BN biases feed the final BN directly: their gradient is 0 in exact arithmetic
     and float32 rounding noise (~1e-9 of the largest) in practice; their correlations are set to 0."""
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     stats = gtnas.layer_stats(net, b, Context(net, b), 12, 50, 0)
     pe = kn.per_example_grads(net, b, Context(net, b), 12)
     corr = dict(zip(stats.names, stats.corr.tolist()))
@@ -131,13 +129,13 @@ def test_model_untouched_and_deterministic():
 
 
 def test_seed_changes_sampled_entries():
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     v0, v1 = all_three(net, b, n=12, seed=0), all_three(net, b, n=12, seed=1)
     assert v0["grad_value"].value != v1["grad_value"].value
 
 
 def test_errors():
-    net, b = xnet(A1), make_batch(n=8)
+    net, b = xnet(A_CONV), make_batch(n=8)
     with pytest.raises(ValueError, match="larger than the batch"):
         proxies.compute("grad_corr", net, b)  # n=50 > 8
     with pytest.raises(ValueError, match="positive integer"):
@@ -151,7 +149,7 @@ def test_errors():
 
 
 def test_one_per_example_pass_for_knas_code_and_gtnas():
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     ctx = Context(net, b)
     for name in NAMES + ["knas_code"]:
         proxies.compute(name, net, b, ctx, n=12)

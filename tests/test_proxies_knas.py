@@ -5,6 +5,7 @@ errors, pass sharing, chunking (the CUDA-OOM retry path) and the knas TinyNetwor
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import pytest
@@ -15,27 +16,22 @@ from knas import proxies
 from knas.proxies import knas as kn
 from knas.proxies.base import Context, ProxyBatch
 from reference.official_knas import official_knas_code, official_mgm
-from proxy_checks import A_NONE, A_SKIP, knas_code_scale, xnet
+from cells import A_CONV, A_DISC, A_DISC_PATH, A_MIX, A_NONE, A_SKIP
+from cells import make_batch as _make_batch
+from proxy_checks import knas_code_scale, xnet
 
 pytest.importorskip("xautodl.models")
 
-A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # node 3 cut off
-A_DISC_PATH = "|none~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"  # every path has none
 
 NAMES = ["mgm", "knas_code"]
 
 
-def make_batch(n=12, k=10, hw=16, seed=1, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, hw, hw, generator=g).to(dtype)
-    return ProxyBatch(x, torch.randint(0, k, (n,), generator=g), k)
+make_batch = functools.partial(_make_batch, hw=16)  # 16x16 images here
 
 
 # ---- fidelity to the official code / paper ---------------------------------------------------
 
-@pytest.mark.parametrize("arch", [A1, A_SKIP])
+@pytest.mark.parametrize("arch", [A_CONV, A_SKIP])
 def test_float64_equals_official_exactly(arch):
     """Same arithmetic up to rounding: on a float64 model ours == the official per-example loop."""
     net, b = xnet(arch, dtype=torch.float64), make_batch(dtype=torch.float64)
@@ -49,7 +45,7 @@ def test_float64_equals_official_exactly(arch):
         assert ours.value == pytest.approx(ref(net, b.x, b.y, n=12, **opts), rel=1e-9), (name, opts)
 
 
-@pytest.mark.parametrize("arch", [A1, A_MIX])
+@pytest.mark.parametrize("arch", [A_CONV, A_MIX])
 def test_float32_matches_official(arch):
     net, b = xnet(arch), make_batch()
     for opts in ({}, {"sampled": 20}):
@@ -69,7 +65,7 @@ def test_full_size_network_official_defaults():
     float32 is loose here: on this batch one example has a pre-activation of the final ReLU within
     2e-6 of 0; the batched and the single-example float32 passes put it on different sides of the
     kink (ReLU'(0) = 0), which changes that example's gradient by 13% (mgm by 2.6e-4)."""
-    net, b = xnet(A1, C=16, N=5), make_batch(n=50, hw=32)
+    net, b = xnet(A_CONV, C=16, N=5), make_batch(n=50, hw=32)
     ctx = Context(net, b)
     ours = {name: proxies.compute(name, net, b, ctx) for name in NAMES}
     assert ours["mgm"].flag is None and ours["mgm"].value > 0
@@ -97,7 +93,7 @@ def test_mgm_is_mean_of_explicit_gram_matrix():
 
 def test_per_example_bn_equals_batch_of_one():
     """A BN layer in train mode on a batch of one == the patched per-example BN on the whole batch."""
-    net, b = xnet(A1), make_batch(n=5)
+    net, b = xnet(A_CONV), make_batch(n=5)
     net.train()
     single = torch.cat([net(b.x[i:i + 1])[1] for i in range(5)]).detach()
     batched = kn.instance_norm_copy(net)(b.x)[1].detach()
@@ -109,9 +105,9 @@ def test_per_example_bn_equals_batch_of_one():
 
 
 def test_official_tensor_choice():
-    """SPEC section 2: A1 -> stem + 10 cell conv weights of cells 0-3; all-skip -> the listed 11."""
+    """SPEC section 2: A_CONV -> stem + 10 cell conv weights of cells 0-3; all-skip -> the listed 11."""
     for arch, expect in [
-        (A1, ["stem.0.weight"] + [f"cells.{c}.layers.{l}.op.1.weight" for c in range(3) for l in (0, 1, 4)]
+        (A_CONV, ["stem.0.weight"] + [f"cells.{c}.layers.{l}.op.1.weight" for c in range(3) for l in (0, 1, 4)]
          + ["cells.3.layers.0.op.1.weight"]),
         (A_SKIP, ["stem.0.weight", "cells.5.conv_a.op.1.weight", "cells.5.conv_b.op.1.weight",
                   "cells.5.downsample.1.weight", "cells.11.conv_a.op.1.weight", "cells.11.conv_a.op.2.weight",
@@ -124,7 +120,7 @@ def test_official_tensor_choice():
 
 
 def test_torch1x_zero_grad_bug_gives_rounding_noise():
-    net, b = xnet(A1, C=6), make_batch()
+    net, b = xnet(A_CONV, C=6), make_batch()
     scale = knas_code_scale(net, b, 12)
     ours = proxies.compute("knas_code", net, b, n=12, torch1x_zero_grad=True).value
     off = official_knas_code(net, b.x, b.y, n=12, torch1x_zero_grad=True)
@@ -184,20 +180,20 @@ def test_model_untouched(mode):
 
 
 def test_frozen_parameters_are_skipped_like_grad_none():
-    net, b = xnet(A1, C=6), make_batch()
+    net, b = xnet(A_CONV, C=6), make_batch()
     net.stem[0].weight.requires_grad_(False)  # official: grad None -> not selected
     assert proxies.compute("knas_code", net, b, n=12).value == pytest.approx(
         official_knas_code(net, b.x, b.y, n=12), abs=1e-4 * knas_code_scale(net, b, 12))
 
 
 def test_deterministic_bitwise():
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     for name, opts in [("mgm", {}), ("mgm", {"sampled": 9}), ("knas_code", {})]:
         assert proxies.compute(name, net, b, n=12, **opts).value == proxies.compute(name, net, b, n=12, **opts).value
 
 
 def test_sampling_depends_on_seed_only():
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     v = [proxies.compute("mgm", net, b, n=12, sampled=9, seed=s).value for s in (0, 0, 1)]
     assert v[0] == v[1] and v[0] != v[2]
     idx = kn.sample_indices(net, 9, 0)
@@ -206,7 +202,7 @@ def test_sampling_depends_on_seed_only():
 
 
 def test_errors():
-    net, b = xnet(A1), make_batch(n=8)
+    net, b = xnet(A_CONV), make_batch(n=8)
     with pytest.raises(ValueError, match="larger than the batch"):
         proxies.compute("mgm", net, b)  # n=50 > 8
     with pytest.raises(ValueError, match="needs labels"):
@@ -224,7 +220,7 @@ def test_errors():
 # ---- sharing, chunking, other networks and devices ---------------------------------------------
 
 def test_chunked_equals_one_pass(monkeypatch):
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     full = {name: proxies.compute(name, net, b, n=12).value for name in NAMES}
     monkeypatch.setattr(kn, "CHUNK", 5)
     for name in NAMES:
@@ -233,7 +229,7 @@ def test_chunked_equals_one_pass(monkeypatch):
 
 def test_tape_equals_vmap(monkeypatch):
     """The two per-example methods agree; a model with a parameter outside Conv2d/Linear/BN uses vmap."""
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     tape = {name: proxies.compute(name, net, b, n=12).value for name in NAMES}
     monkeypatch.setattr(kn, "METHOD", "vmap")
     for name in NAMES:
@@ -250,7 +246,7 @@ def test_tape_equals_vmap(monkeypatch):
 
 
 def test_passes_are_shared():
-    net, b = xnet(A1), make_batch()
+    net, b = xnet(A_CONV), make_batch()
     ctx = Context(net, b, planned=["mgm", "knas_code"])
     alone = proxies.compute("mgm", net, b, n=12).value  # no per-example proxy planned: summed pass
     assert proxies.compute("mgm", net, b, ctx, n=12).value == pytest.approx(alone, rel=1e-6)
@@ -272,7 +268,7 @@ def test_passes_are_shared():
 def test_knas_network_gives_xautodl_scores():
     model = pytest.importorskip("knas.nb201.model")
     b = make_batch()
-    for arch in (A1,):
+    for arch in (A_CONV,):
         ours = model.build_network(arch, C=4, N=1, num_classes=10, seed=0)
         ref = xnet(arch)
         for name in NAMES:
@@ -282,8 +278,8 @@ def test_knas_network_gives_xautodl_scores():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    net, b = xnet(A1, C=6), make_batch()
+    net, b = xnet(A_CONV, C=6), make_batch()
     for name in NAMES:
         cpu = proxies.compute(name, net, b, n=12).value
-        gpu = proxies.compute(name, xnet(A1, C=6).cuda(), b, n=12).value
+        gpu = proxies.compute(name, xnet(A_CONV, C=6).cuda(), b, n=12).value
         assert gpu == pytest.approx(cpu, rel=1e-3, abs=1e-4 * knas_code_scale(net, b, 12))

@@ -8,7 +8,8 @@ import copy
 import numpy as np
 import pytest
 
-from proxy_checks import A_NONE, A_SKIP, assert_same, snapshot, xnet
+from cells import A_CONV, A_DISC_1X1, A_MIX, A_NONE, A_SKIP, make_batch
+from proxy_checks import assert_same, snapshot, xnet
 import torch
 from torch import nn
 
@@ -19,14 +20,8 @@ from reference.official_naswot import official_naswot
 
 pytest.importorskip("xautodl.models")
 
-A_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-A_DISC = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # disconnected
-A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
 
 
-def make_batch(n=12, k=10, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return ProxyBatch(torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, k, (n,), generator=g), k)
 
 
 def brute_force_naswot(model, x) -> float:
@@ -80,7 +75,7 @@ def test_default_counting_is_paper_definition(arch):
 def test_knas_network_gives_xautodl_scores():
     model_mod = pytest.importorskip("knas.nb201.model")
     b = make_batch(n=10)
-    for arch in (A_CONV, A_DISC):
+    for arch in (A_CONV, A_DISC_1X1):
         torch.manual_seed(3)
         ours_net = model_mod.TinyNetwork(arch, C=4, N=2, num_classes=10)
         x_net = xnet(arch, C=4, N=2, seed=3)
@@ -112,14 +107,14 @@ def test_deterministic_bitwise():
     assert v1 != v3
 
 
-@pytest.mark.parametrize("arch", [A_DISC, A_SKIP])
+@pytest.mark.parametrize("arch", [A_DISC_1X1, A_SKIP])
 def test_degenerate_cells_are_finite(arch):
     net, b = xnet(arch, C=4, N=2), make_batch(n=10)
     for oc in (False, True):
         r = proxies.compute("naswot", net, b, official_counting=oc)
         assert np.isfinite(r.value) and r.flag is None
         assert r.value == pytest.approx(official_naswot(net, b.x) if oc else brute_force_naswot(net, b.x), rel=1e-9)
-    assert is_disconnected(A_DISC)
+    assert is_disconnected(A_DISC_1X1)
 
 
 def test_all_none_cell_gives_official_minus_inf():

@@ -8,13 +8,16 @@ cells; errors; the Jacobian shared between ntk_cond and ntk_mse; the teg rank su
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from proxy_checks import A_NONE, A_SKIP, assert_same, snapshot, xnet
+from cells import A_CONV, A_DISC_1X1, A_MIX, A_NONE, A_SKIP
+from cells import make_batch as _make_batch
+from proxy_checks import assert_same, snapshot, xnet
 import torch
 from torch import nn
 
@@ -30,15 +33,9 @@ from reference.official_tenas import (
 
 pytest.importorskip("xautodl.models")
 
-A_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-A_DISC = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|none~0|none~1|none~2|"  # disconnected
-A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
 
 
-def make_batch(n=8, m=6, k=10, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    x, xv = torch.randn(n, 3, 32, 32, generator=g), torch.randn(m, 3, 32, 32, generator=g)
-    return ProxyBatch(x, torch.randint(0, k, (n,), generator=g), k, xv, torch.randint(0, k, (m,), generator=g))
+make_batch = functools.partial(_make_batch, n=8, m=6)  # with a held-out batch (ntk_mse)
 
 
 # ---- NTK: official references ---------------------------------------------------------------------
@@ -138,7 +135,7 @@ def test_mse_against_float64_kernel_regression():
 # ---- NTK: degenerate, model untouched, determinism, errors ------------------------------------------
 
 @pytest.mark.parametrize("method", ["jacobian", "jvp"])
-@pytest.mark.parametrize("arch", [A_DISC, A_NONE])
+@pytest.mark.parametrize("arch", [A_DISC_1X1, A_NONE])
 def test_ntk_disconnected_sentinels(arch, method):
     net, b = xnet(arch), make_batch()
     cond = proxies.compute("ntk_cond", net, b)
@@ -227,7 +224,7 @@ def test_thin_network_weights_equal_official():
     assert torch.equal(after_ours, after_ref)  # same RNG consumption (arch_parameters draw included)
 
 
-@pytest.mark.parametrize("arch", [A_CONV, A_MIX, A_DISC])
+@pytest.mark.parametrize("arch", [A_CONV, A_MIX, A_DISC_1X1])
 def test_linear_regions_match_official_tenas(arch):
     net, b = xnet(arch), make_batch(n=16)
     ours = proxies.compute("linear_regions", net, b, Context(net, b, seed=2))
@@ -270,7 +267,7 @@ def test_linear_regions_degenerate_and_knas_network():
     b = make_batch(n=16)
     none = proxies.compute("linear_regions", xnet(A_NONE), b, n_samples=200, repeats=1)
     assert (none.value, none.flag) == (1.0, None)  # only lastact, on an all-zero cell output
-    disc = proxies.compute("linear_regions", xnet(A_DISC), b, n_samples=500)
+    disc = proxies.compute("linear_regions", xnet(A_DISC_1X1), b, n_samples=500)
     assert 1 < disc.value <= 512  # only the ReLUs on the 3x3 cell input vary: <= 2**9 patterns
     skip = proxies.compute("linear_regions", xnet(A_SKIP), b, n_samples=500)
     assert 1 < skip.value <= 512  # identity cell: lastact BN+ReLU on 9 units

@@ -20,12 +20,9 @@ from reference.official_zero_cost import OFFICIAL
 
 pytest.importorskip("xautodl.models")
 
-from proxy_checks import A_NONE, A_SKIP
+from cells import A_CONV_POOL, A_DISC_CONV, A_MIX, A_NONE, A_SKIP, make_batch
 from proxy_checks import xnet as xautodl_net
 
-A_CONV = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-A_MIX = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-A_DISC = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|none~1|none~2|"  # disconnected
 
 ZC = ["grad_norm", "snip", "grasp", "fisher", "plain", "jacob_cov", "synflow", "synflow_bn", "l2_norm", "params"]
 ALL = ZC + ["flops"]  # OFFICIAL["flops"] is xautodl's counter (not zero-cost-nas code)
@@ -35,9 +32,6 @@ def xnet(arch, C=6, **kw):  # zero-cost tests use 6 channels
     return xautodl_net(arch, C=C, **kw)
 
 
-def make_batch(n=12, k=10, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return ProxyBatch(torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, k, (n,), generator=g), k)
 
 
 def compute_all(net, b, names=ALL, ctx=None):
@@ -51,7 +45,7 @@ def close(a, b, rtol):
 
 # ---- fidelity to the official code ---------------------------------------------------------
 
-@pytest.mark.parametrize("arch", [A_CONV, A_MIX, A_SKIP])
+@pytest.mark.parametrize("arch", [A_CONV_POOL, A_MIX, A_SKIP])
 def test_matches_official_code(arch):
     net, b = xnet(arch), make_batch()
     ours = compute_all(net, b, ZC)
@@ -63,7 +57,7 @@ def test_matches_official_code(arch):
 
 def test_matches_official_code_in_eval_mode():
     """Upstream scores the network in its own mode (fisher forces train mode)."""
-    net, b = xnet(A_CONV, N=2), make_batch()
+    net, b = xnet(A_CONV_POOL, N=2), make_batch()
     net.eval()
     ours = compute_all(net, b, ZC)
     for name in ZC:
@@ -85,7 +79,7 @@ def test_split_data_matches_official(name):
 
 def test_full_size_synflow_matches_official():
     """C=16, N=5: synflow reaches ~1e40, only float64 represents it."""
-    net, b = xnet(A_CONV, C=16, N=5), make_batch(n=2)
+    net, b = xnet(A_CONV_POOL, C=16, N=5), make_batch(n=2)
     ours = proxies.compute("synflow", net, b).value
     ref = OFFICIAL["synflow"](net, b.x, b.y)
     assert ours > 1e30 and ours == pytest.approx(ref, rel=1e-9)
@@ -94,7 +88,7 @@ def test_full_size_synflow_matches_official():
 def test_knas_network_gives_xautodl_scores():
     model_mod = pytest.importorskip("knas.nb201.model")
     b = make_batch()
-    for arch in (A_CONV, A_DISC):
+    for arch in (A_CONV_POOL, A_DISC_CONV):
         ref = compute_all(xnet(arch, C=4), b, ZC)
         ours = compute_all(model_mod.build_network(arch, C=4, N=1, num_classes=10, seed=0), b, ZC)
         for name in ZC:
@@ -125,7 +119,7 @@ def test_gradient_proxies_paper_definitions():
 
 def test_grasp_is_minus_w_hessian_gradient_product():
     """-Σ W·(H g) with H g from torch.autograd.functional.hvp on a functional CE loss."""
-    net, b = xnet(A_CONV), make_batch()
+    net, b = xnet(A_CONV_POOL), make_batch()
     work = copy.deepcopy(net)
     names = [n + ".weight" for n, m in work.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     rest = {k: v.detach() for k, v in work.state_dict().items() if k not in names}
@@ -144,7 +138,7 @@ def test_grasp_is_minus_w_hessian_gradient_product():
 
 def test_fisher_definition_with_fan_in():
     """Σ_layers Σ_k 0.5·mean_n(Σ_hw a·∂L/∂a)² · prod(W.shape[1:]), a = conv/linear output."""
-    net, b = xnet(A_CONV), make_batch()
+    net, b = xnet(A_CONV_POOL), make_batch()
     work = copy.deepcopy(net).train()
     acts = []
 
@@ -220,7 +214,7 @@ def test_params_counts_shared_once_and_skips_frozen():
 
 # ---- degenerate cells --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("arch", [A_DISC, A_NONE])
+@pytest.mark.parametrize("arch", [A_DISC_CONV, A_NONE])
 def test_disconnected_values(arch):
     net, b = xnet(arch), make_batch()
     res = compute_all(net, b)
@@ -243,7 +237,7 @@ def test_all_skip_is_finite():
 
 @pytest.mark.parametrize("training", [True, False])
 def test_model_untouched(training):
-    net, b = xnet(A_CONV), make_batch()
+    net, b = xnet(A_CONV_POOL), make_batch()
     net.train(training)
     net.classifier.weight.requires_grad_(False)
     net.stem[0].weight.grad = torch.full_like(net.stem[0].weight, 0.5)
@@ -275,7 +269,7 @@ def test_deterministic_under_seed():
 @pytest.mark.parametrize("first", ["grad_norm", "grasp"])
 def test_shared_pass_gives_standalone_values(first):
     """grad_norm/snip/plain/fisher share one CE pass; grasp (split 1) fills it too."""
-    net, b = xnet(A_CONV), make_batch()
+    net, b = xnet(A_CONV_POOL), make_batch()
     alone = {name: proxies.compute(name, net, b).value for name in ("grad_norm", "snip", "plain", "fisher", "grasp")}
     order = [first] + [n for n in alone if n != first]
     for planned in (order, ()):  # fisher planned: one pass for all; else fisher makes its own
@@ -296,7 +290,7 @@ def test_n_uses_first_examples():
 # ---- errors, registry, OOM retry -------------------------------------------------------------
 
 def test_errors():
-    net, b = xnet(A_CONV, C=4), make_batch(n=6)
+    net, b = xnet(A_CONV_POOL, C=4), make_batch(n=6)
     with pytest.raises(ValueError, match="larger than the batch"):
         proxies.compute("snip", net, b, n=7)
     with pytest.raises(ValueError, match="split_data"):
@@ -343,7 +337,7 @@ def test_cuda_oom_retries_with_next_divisor():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    net, b = xnet(A_CONV), make_batch()
+    net, b = xnet(A_CONV_POOL), make_batch()
     cpu = compute_all(net, b)
     gpu_net = copy.deepcopy(net).cuda()
     gpu = compute_all(gpu_net, b.to("cuda"))

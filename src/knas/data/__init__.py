@@ -19,7 +19,7 @@ the package (e.g. from the Snakefile) does not import torch.
 """
 from __future__ import annotations
 
-import importlib
+from knas.lazy import lazy_attributes
 
 from .download import DownloadError, download, download_raw
 from .files import md5sum
@@ -46,13 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -16,7 +16,7 @@ not import torch: the registry and catalog names are loaded eagerly, the computi
 """
 from __future__ import annotations
 
-import importlib
+from knas.lazy import lazy_attributes
 
 from .registry import (
     COMBINED,
@@ -37,7 +37,9 @@ from .registry import (
     write_catalog,
 )
 
-_LAZY = ("Context", "Keys", "ProxyBatch", "ProxyResult", "check_batch", "compute", "forward_logits", "logits_of")
+_LAZY = dict.fromkeys(
+    ("Context", "Keys", "ProxyBatch", "ProxyResult", "check_batch", "compute", "forward_logits", "logits_of"), "base"
+)
 
 __all__ = [
     "COMBINED", "MODULES", "PROXIES", "CombinedSpec", "ProxySpec", "build_catalog", "catalog", "get",
@@ -46,13 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(".base", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
