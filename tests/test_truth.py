@@ -22,11 +22,11 @@ import pytest
 import scipy.stats
 import torch
 
+from knas.cli.truth import add_cli
 from knas.nb201 import index_of, nb201_cost, sample
 from knas.truth import (
     STANDARD_KEYS,
     TruthError,
-    add_cli,
     check_benchmark_path,
     history_table,
     load_oracle,
