@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import ProxySpec, get  # noqa: F401  (ProxySpec: re-exported)
+from .registry import get
 
 
 @dataclass
