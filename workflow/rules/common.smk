@@ -35,6 +35,21 @@ ENV = "../../envs/knas.yaml"
 # thread variables) as that number for every shell job, so no rule spells it.
 GPUS = 1 if config["device"] == "cuda" else 0
 
+# mem_mb per rule, from the benchmark files (max_rss, MB) of the default study (2026-12-02, CPU:
+# score <= 465, train <= 403, text_score / text_finetune <= 489) and, at paper scale, README
+# "Proxy performance" (C=16, N=5, batch 64: peak RSS <= 1570 MiB for one proxy, ntk_mse), with
+# headroom for the dataset in memory. search, truth and prepare_data load a benchmark file or the
+# raw dataset (GBs at paper scale) and roberta-large fine-tuning needs its weights and Adam state:
+# those keep their paper-scale sizes.
+MEM_MB = {
+    "prepare_data": 8000,
+    "score": 4000,
+    "train": 4000,
+    "truth": 16000,
+    "search": 16000,
+    "text": 16000,
+}
+
 
 def prepared_data():
     """The prepared dataset (.npz) every scoring/training job reads."""

@@ -37,7 +37,7 @@ rule prepare_data:
             else ""
         ),
     resources:
-        mem_mb=8000,
+        mem_mb=MEM_MB["prepare_data"],
     shell:
         "python -m knas data prepare --dataset {params.dataset} --root {params.root}"
         " --seed {params.seed} {params.split} --out {output} > {log} 2>&1"

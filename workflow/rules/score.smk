@@ -18,7 +18,7 @@ rule score:
         f"{BENCHMARKS}/score/{{proxy}}/shard{{shard}}.tsv"
     threads: config["scoring"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=MEM_MB["score"],
         gpu=GPUS,
     params:
         shards=config["scoring"]["shards"],

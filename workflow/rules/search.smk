@@ -17,7 +17,7 @@ rule search:
         f"{BENCHMARKS}/search/{{run}}.tsv"
     threads: config["search"]["threads"]
     resources:
-        mem_mb=16000,
+        mem_mb=MEM_MB["search"],
         gpu=GPUS,
     params:
         strategy=search_strategy,

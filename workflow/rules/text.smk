@@ -34,7 +34,7 @@ rule text_score:
         ENV
     threads: config["text"]["threads"]
     resources:
-        mem_mb=16000,
+        mem_mb=MEM_MB["text"],
         gpu=GPUS,
     params:
         task=config["text"]["task"],
@@ -67,7 +67,7 @@ rule text_finetune:
         ENV
     threads: config["text"]["threads"]
     resources:
-        mem_mb=16000,
+        mem_mb=MEM_MB["text"],
         gpu=GPUS,
     params:
         pick=text_candidate_args,

@@ -19,7 +19,7 @@ rule train:
         f"{BENCHMARKS}/train/{{phase}}/{{arch_id}}.tsv"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=MEM_MB["train"],
         gpu=GPUS,
     params:
         arch=arch_of_id,

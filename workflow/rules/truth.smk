@@ -17,7 +17,7 @@ rule truth:
         dataset=truth_dataset(),
         pickle="--allow-pickle" if config["truth"]["allow_pickle"] else "",
     resources:
-        mem_mb=16000,
+        mem_mb=MEM_MB["truth"],
     shell:
         "python -m knas truth --benchmark {params.benchmark} {params.path} {params.pickle} --dataset {params.dataset}"
         " --archs {input.archs} --histories {input.histories} --out {output} > {log} 2>&1"
