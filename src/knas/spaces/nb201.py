@@ -1,0 +1,81 @@
+"""NAS-Bench-201 behind the space interface: an adapter over :mod:`knas.nb201`.
+
+Strings ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, 15,625 architectures in the benchmark API's
+index order; sampling and mutation consume exactly the draws of :func:`knas.nb201.sample` /
+:func:`knas.nb201.mutate` (``sample_unique(n, Random(s)) == knas.nb201.sample(n, s)``), so results
+computed through this adapter are the ones computed through :mod:`knas.nb201` directly.
+Network ``TinyNetwork`` with options ``C`` (16) and ``N`` (5); degenerate = disconnected cell.
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from knas.nb201 import space as nb
+
+from .base import NATS_DATASETS, Cost, Space, check_positive_int, check_rng
+
+
+class NB201Space(Space):
+    name = "nb201"
+    size = nb.num_archs
+    has_index = True
+    index_is_benchmark = True
+    network_options = {"C": 16, "N": 5}
+    datasets = NATS_DATASETS
+    ops = nb.OPS
+    edges = nb.EDGES
+
+    def parse(self, arch: str) -> tuple[str, ...]:
+        return nb.parse(arch)
+
+    def format(self, parsed: Sequence[str]) -> str:
+        return nb.to_str(parsed)
+
+    def index_of(self, arch: str) -> int:
+        return nb.index_of(arch)
+
+    def arch_of(self, index: int) -> str:
+        return nb.arch_of(index)
+
+    def all_archs(self):
+        return iter(nb.all_archs())
+
+    def is_degenerate(self, arch: str) -> bool:
+        return nb.is_disconnected(arch)
+
+    def sample(self, rng: random.Random) -> str:
+        return nb.decode(check_rng(rng).randrange(self.size))
+
+    def sample_unique(self, n: int, rng: random.Random) -> list[str]:
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= self.size:
+            raise ValueError(f"nb201: cannot draw n={n!r} distinct architectures from {self.size}")
+        return [nb.decode(c) for c in check_rng(rng).sample(range(self.size), n)]
+
+    def mutate(self, arch: str, rng: random.Random) -> str:
+        return nb.mutate(arch, rng)
+
+    def _check_size(self, input_size: int) -> int:
+        check_positive_int("input_size", input_size)
+        if input_size % 4:
+            raise ValueError(f"input_size {input_size} must be divisible by 4 (two stride-2 residual blocks)")
+        return input_size
+
+    def build_network(self, arch, num_classes=10, input_size=32, seed=None, **options):
+        from knas.nb201.model import build_network
+
+        opts = self.options(**options)
+        self._check_size(input_size)
+        return build_network(arch, C=opts["C"], N=opts["N"], num_classes=check_positive_int("num_classes", num_classes),
+                             seed=seed)
+
+    def cost(self, arch, num_classes=10, input_size=32, **options) -> Cost:
+        from knas.nb201.flops import nb201_cost
+
+        opts = self.options(**options)
+        params, flops = nb201_cost(arch, C=opts["C"], N=opts["N"], num_classes=num_classes,
+                                   resolution=self._check_size(input_size))
+        return Cost(params, flops)
+
+
+SPACE_CLASS = NB201Space
