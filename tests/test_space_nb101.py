@@ -4,7 +4,10 @@ enumeration (up to 6 vertices here; the full 423,624 in benchmarks/nb101_enumera
 moves, the network."""
 from __future__ import annotations
 
+import base64
 import itertools
+import json
+import pickle
 import random
 from collections import Counter
 
@@ -184,3 +187,107 @@ def test_full_size_network_counts_on_the_table(table):
     for _, r in rows.iloc[[0, len(rows) // 2, -1]].iterrows():
         net = SPACE.build_network(r.arch)
         assert count_params(net) == r.trainable_params
+
+
+# ---- ground truth from the benchmark's files (knas.truth.nb101) -----------------------------------
+
+def _dummy_runs(shared_data):
+    """The 30 archs of NASLib's nb101_dummy.pkl in nb101.csv: 3 real repeats each."""
+    df = pd.read_csv(shared_data / "nb101.csv", dtype={"adj_upper_bits": str})
+    df = df[df.source.str.contains("nb101_dummy")]
+    runs = {}
+    for (h, rep), g in df[df["agg"] == "single_repeat"].groupby(["module_hash", "repeat"]):
+        v = dict(zip(g.metric, g.value))
+        runs.setdefault(h, []).append({
+            "halfway_training_time": v["training_time_s"] / 2, "halfway_train_accuracy": 0.5,
+            "halfway_validation_accuracy": v["halfway_validation_accuracy"] / 100,
+            "halfway_test_accuracy": v["halfway_test_accuracy"] / 100,
+            "final_training_time": v["training_time_s"], "final_train_accuracy": v["train_accuracy"] / 100,
+            "final_validation_accuracy": v["validation_accuracy"] / 100, "final_test_accuracy": v["test_accuracy"] / 100,
+        })
+    first = df.drop_duplicates("module_hash").set_index("module_hash")
+    means = df[df["agg"] == "mean_of_3_repeats"].pivot(index="module_hash", columns="metric", values="value")
+    return runs, first, means
+
+
+def _write_tfrecord(path, runs, first, extra_epochs=()):
+    from knas.truth.nb101 import encode_metrics, write_tfrecord
+
+    rows = []
+    for h, reps in runs.items():
+        r = first.loc[h]
+        n = int(r.n_vertices)
+        bits = iter(r.adj_upper_bits)
+        m = [[int(next(bits)) if j > i else 0 for j in range(n)] for i in range(n)]
+        raw_adj = "".join(str(v) for row in m for v in row)
+        for epochs in (108, *extra_epochs):
+            for rep in reps:
+                evals = [{"current_epoch": 0.0, "training_time": 0.0, "train_accuracy": 0.1,
+                          "validation_accuracy": 0.1, "test_accuracy": 0.1}]
+                for when, ep in (("halfway", epochs / 2), ("final", float(epochs))):
+                    scale = 1.0 if epochs == 108 else 0.5
+                    evals.append({"current_epoch": ep, "training_time": rep[f"{when}_training_time"] * scale,
+                                  "train_accuracy": rep[f"{when}_train_accuracy"] * scale,
+                                  "validation_accuracy": rep[f"{when}_validation_accuracy"] * scale,
+                                  "test_accuracy": rep[f"{when}_test_accuracy"] * scale})
+                raw = base64.b64encode(encode_metrics(evals, int(r.trainable_params), 1.0)).decode("ascii")
+                rows.append(json.dumps([h, epochs, raw_adj, r.ops.replace("|", ","), raw]).encode("utf-8"))
+    write_tfrecord(path, rows)
+
+
+def test_truth_tfrecord_and_pickle(shared_data, tmp_path):
+    from knas.truth.nb101 import NB101Truth, NB101TruthError, crc32c
+
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    runs, first, means = _dummy_runs(shared_data)
+    assert len(runs) == 30 and all(len(r) == 3 for r in runs.values())
+    path = tmp_path / "nasbench_tiny.tfrecord"
+    _write_tfrecord(path, runs, first, extra_epochs=(12,))
+    truth = NB101Truth(path, verify_data=True)
+    assert truth.epochs == [12, 108]
+    for h in list(runs)[:10]:
+        r = first.loc[h]
+        arch = r.adj_upper_bits + ":" + ",".join(r.ops.split("|")[1:-1])
+        iso = SPACE.validate(arch)
+        assert truth.final_accuracy(arch, split="valid") == pytest.approx(means.loc[h, "validation_accuracy"], abs=1.1e-4)
+        assert truth.final_accuracy(iso, split="test") == pytest.approx(means.loc[h, "test_accuracy"], abs=1.1e-4)
+        assert truth.trainable_parameters(arch) == r.trainable_params == SPACE.cost(arch).params
+        times = [x["final_training_time"] for x in runs[h]]
+        q = truth.query(arch)
+        assert q["train_seconds"] == pytest.approx(sum(times) / 3)
+        assert q["valid_acc_12ep"] == pytest.approx(q["valid_acc"] / 2)
+        assert truth.accuracy_at(arch, 54, split="test") == pytest.approx(
+            100 * sum(x["halfway_test_accuracy"] for x in runs[h]) / 3)
+        with pytest.raises(NB101TruthError, match="records epochs 54 and 108"):
+            truth.accuracy_at(arch, 1)
+    h0 = next(iter(runs))
+    a0 = first.loc[h0].adj_upper_bits + ":" + ",".join(first.loc[h0].ops.split("|")[1:-1])
+    assert NB101Truth(path, agg="max").final_accuracy(a0, split="test") == pytest.approx(
+        max(100 * x["final_test_accuracy"] for x in runs[h0]))
+    assert NB101Truth(path, agg="repeat:1").final_accuracy(a0) == pytest.approx(100 * runs[h0][1]["final_validation_accuracy"])
+    only = NB101Truth(path, only=[a0])
+    assert list(only.fixed) == [h0]
+    with pytest.raises(NB101TruthError, match="not in the NB101 file"):
+        only.final_accuracy(SPACE.arch_of(5))
+    with pytest.raises(NB101TruthError, match="unknown dataset 'cifar100'"):
+        truth.final_accuracy(a0, "cifar100")
+    # NASLib's pickle layout, same numbers
+    pkl = tmp_path / "nb101.pkl"
+    with open(pkl, "wb") as fh:
+        pickle.dump({h: (truth.fixed[h], truth.computed[h]) for h in truth.fixed}, fh)
+    assert NB101Truth(pkl).query(a0) == truth.query(a0)
+    # corrupt / truncated / foreign files stop with the record
+    raw = path.read_bytes()
+    (tmp_path / "cut.tfrecord").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(NB101TruthError, match="truncated"):
+        NB101Truth(tmp_path / "cut.tfrecord")
+    (tmp_path / "x.tfrecord").write_bytes(b"hello world, not a benchmark")
+    with pytest.raises(NB101TruthError, match="length CRC mismatch"):
+        NB101Truth(tmp_path / "x.tfrecord")
+    flipped = bytearray(raw)
+    flipped[40] ^= 1
+    (tmp_path / "flip.tfrecord").write_bytes(bytes(flipped))
+    with pytest.raises(NB101TruthError, match="data CRC mismatch"):
+        NB101Truth(tmp_path / "flip.tfrecord", verify_data=True)
+    with pytest.raises(NB101TruthError, match="does not exist"):
+        NB101Truth(tmp_path / "missing.tfrecord")
