@@ -84,3 +84,101 @@ def test_rea_moves_are_the_benchmarks():
         arch = child
     assert SPACE.sample_n(5, 1) == SPACE.sample_n(5, 1) != SPACE.sample_n(5, 2)
     assert len(set(SPACE.sample_n(2000, 0))) == 2000
+
+
+# ---- ground truth through nats_bench (knas.truth.nats_sss) --------------------------------------
+
+def _write_archive(root, real):
+    """An SSS fast-mode archive in the benchmark's format (the package's own classes), holding the
+    real final-epoch values of nats_sss.csv; earlier epochs are made worse by 0.1 % per epoch."""
+    import nats_bench as pkg
+    from collections import OrderedDict
+
+    root.mkdir()
+    pkg.pickle_save({"meta_archs": list(SPACE.all_archs()), "total_archs": 32768, "arch2infos": None,
+                     "evaluated_indexes": set()}, str(root / "meta.pickle"))
+    for index, g in real.groupby("arch_index"):
+        arch = g.arch_str.iloc[0]
+        hp2 = OrderedDict()
+        for hp, gh in g.groupby("hp_epochs"):
+            info = pkg.ArchResults(index, arch)
+            for (ds, seed), gs in gh.groupby(["dataset", "seed"]):
+                v = dict(zip(gs.metric, gs.value))
+                ep = int(hp)
+                k = SHAPES["cifar10" if ds == "cifar10-valid" else ds][0]
+                cost = SPACE.cost(arch, *SHAPES["cifar10" if ds == "cifar10-valid" else ds])
+                config = {"name": "infer.shape.tiny", "channels": arch, "genotype": GENOTYPE, "num_classes": k}
+                train = {e: v["train_acc_final"] - 0.1 * (ep - 1 - e) for e in range(ep)}
+                losses = {e: 1.0 + 0.01 * (ep - 1 - e) for e in range(ep)}
+                r = pkg.ResultsCount(ds, None, train, losses, cost.params_M, cost.flops_M, config, int(seed), ep,
+                                     [v["latency_s"]])
+                r.update_train_info(train, None, losses, {e: 2.0 + index for e in range(ep)})
+                accs, ls, ts = {}, {}, {}
+                for split in [m[: -len("_acc_final")] for m in v if m.endswith("_acc_final") and m != "train_acc_final"]:
+                    for e in range(ep):
+                        accs[f"{split}@{e}"] = v[f"{split}_acc_final"] - 0.1 * (ep - 1 - e)
+                        ls[f"{split}@{e}"] = v[f"{split}_loss_final"]
+                        ts[f"{split}@{e}"] = 0.5
+                r.update_eval(accs, ls, ts)
+                info.update(ds, int(seed), r)
+            hp2[f"{int(hp):02d}"] = info.state_dict()
+        pkg.pickle_save(hp2, str(root / f"{index:06d}.pickle"))
+    return root
+
+
+def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
+    from knas.truth.nats_sss import NATSSizeTruth, NATSSizeTruthError
+
+    df = pd.read_csv(shared_data / "nats_sss.csv")
+    real = df[df.source.str.contains("fake_torch_dir")].copy()
+    real["seed"] = real.seed.astype(int)
+    root = _write_archive(tmp_path / "NATS-sss-tiny-simple", real)
+    truth = NATSSizeTruth(root)  # fast mode, hp 90
+
+    def want(arch, ds, hp, metric):
+        sel = real[(real.arch_str == arch) & (real.dataset == ds) & (real.hp_epochs == hp) & (real.metric == metric)]
+        assert len(sel) >= 1
+        return sel.value.mean()  # over the seeds
+
+    archs = sorted(set(real.arch_str))
+    assert archs == ["8:8:40:32:40", "8:8:8:16:32", "8:8:8:8:8"]
+    for arch in archs:
+        for hp in (90, 12, 1):
+            h = f"{hp:02d}"
+            assert truth.final_accuracy(arch, "cifar10", "valid", h) == pytest.approx(
+                want(arch, "cifar10-valid", hp, "x-valid_acc_final"))
+            assert truth.final_accuracy(arch, "cifar10", "test", h) == pytest.approx(
+                want(arch, "cifar10", hp, "ori-test_acc_final"))
+            assert truth.final_accuracy(arch, "cifar10-valid", "test", h) == pytest.approx(
+                want(arch, "cifar10-valid", hp, "ori-test_acc_final"))
+            for ds in ("cifar100", "ImageNet16-120"):
+                assert truth.final_accuracy(arch, ds, "valid", h) == pytest.approx(want(arch, ds, hp, "x-valid_acc_final"))
+                assert truth.final_accuracy(arch, ds, "test", h) == pytest.approx(want(arch, ds, hp, "x-test_acc_final"))
+                assert truth.final_accuracy(arch, ds, "train", h) == pytest.approx(want(arch, ds, hp, "train_acc_final"))
+        q = truth.query(arch, "cifar100")
+        assert q["valid_acc"] == truth.final_accuracy(arch, "cifar100", "valid")
+        assert q["test_acc_12ep"] == pytest.approx(want(arch, "cifar100", 12, "x-test_acc_final"))
+        index = SPACE.index_of(arch)
+        assert q["train_seconds"] == pytest.approx(90 * (2.0 + index))
+        assert q["train_seconds_1ep"] == pytest.approx(2.0 + index)
+        assert truth.accuracy_at(arch, 1, "ImageNet16-120", "test") == pytest.approx(
+            want(arch, "ImageNet16-120", 90, "x-test_acc_final") - 8.9)
+        assert truth.accuracy_at(arch, 1, "cifar10", "valid", hp="01") == truth.final_accuracy(arch, "cifar10", hp="01")
+    # the params/flops the benchmark stored are ours
+    for arch, ds, p, f in real[["arch_str", "dataset", "params_M", "flops_M"]].drop_duplicates().itertuples(index=False):
+        c = SPACE.cost(arch, *SHAPES["cifar10" if ds == "cifar10-valid" else ds])
+        assert (round(c.params_M, 6), round(c.flops_M, 6)) == (p, f)
+    t12 = NATSSizeTruth(root, hp="12")
+    assert t12.query(archs[0], "cifar10")["valid_acc"] == truth.query(archs[0], "cifar10")["valid_acc_12ep"]
+    with pytest.raises(NATSSizeTruthError, match="no file 000001.pickle.pbz2"):
+        truth.final_accuracy("8:8:8:8:16", "cifar10")
+    with pytest.raises(NATSSizeTruthError, match="unknown dataset 'mnist'"):
+        truth.final_accuracy("8:8:8:8:8", "mnist")
+    with pytest.raises(NATSSizeTruthError, match="allowed: 90, 12, 01"):
+        NATSSizeTruth(root, hp="200")
+    with pytest.raises(NATSSizeTruthError, match="epochs 1..12"):
+        truth.accuracy_at("8:8:8:8:8", 13, "cifar10", hp="12")
+    with pytest.raises(ValueError, match="layer 1"):
+        truth.final_accuracy("8:9:8:8:8", "cifar10")
+    with pytest.raises(NATSSizeTruthError, match="without meta.pickle.pbz2"):
+        NATSSizeTruth(tmp_path)
