@@ -71,7 +71,7 @@ class SizeNetwork(nn.Module):
     def __init__(self, channels: Sequence[int], num_classes: int = 10):
         super().__init__()
         channels = tuple(channels)
-        self.arch = to_str(channels)
+        self.channels = channels
         self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]))
         self.cells = nn.ModuleList()
         c_prev = channels[0]
@@ -90,7 +90,7 @@ class SizeNetwork(nn.Module):
         return self.classifier(self.global_pooling(self.lastact(h)).flatten(1))
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch}, num_classes={self.classifier.out_features}"
+        return f"channels={to_str(self.channels)}, num_classes={self.classifier.out_features}"
 
 
 def build_network(channels: Sequence[int], num_classes: int = 10, seed: int | None = None) -> SizeNetwork:
