@@ -82,6 +82,14 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_input_size(size: object, multiple: int = 1, why: str = "") -> int:
+    """A positive input resolution divisible by ``multiple`` (``why`` says what needs it)."""
+    check_positive_int("input_size", size)
+    if size % multiple:
+        raise ValueError(f"input_size {size} must be divisible by {multiple}" + (f" ({why})" if why else ""))
+    return size
+
+
 class Space(abc.ABC):
     """Base class of a search space. Subclasses set the class attributes and implement the
     abstract methods; the rest has generic implementations in terms of those."""
@@ -164,16 +172,21 @@ class Space(abc.ABC):
 
     # ---- random moves ---------------------------------------------------------------------------
 
+    def from_draw(self, k: int) -> str:
+        """The architecture a uniform draw ``k`` in ``range(size)`` stands for (default: the one at
+        index ``k``; a space whose benchmark draws in another order overrides this)."""
+        return self.arch_of(k)
+
     def sample(self, rng: random.Random) -> str:
-        """One architecture drawn uniformly (default: one ``rng.randrange(size)`` draw)."""
-        return self.arch_of(check_rng(rng).randrange(self.size))
+        """One architecture drawn uniformly (one ``rng.randrange(size)`` draw)."""
+        return self.from_draw(check_rng(rng).randrange(self.size))
 
     def sample_unique(self, n: int, rng: random.Random) -> list[str]:
         """``n`` distinct architectures drawn uniformly without replacement, in draw order
-        (default: ``rng.sample(range(size), n)``)."""
+        (``rng.sample(range(size), n)``)."""
         if self.size is None or not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= self.size:
             raise ValueError(f"{self.name}: cannot draw n={n!r} distinct architectures from {self.size}")
-        return [self.arch_of(i) for i in check_rng(rng).sample(range(self.size), n)]
+        return [self.from_draw(i) for i in check_rng(rng).sample(range(self.size), n)]
 
     def sample_n(self, n: int, seed: int, unique: bool = True) -> list[str]:
         """The sample stage: ``n`` architectures from ``random.Random(seed)``; ``unique`` draws

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from .base import NATS_DATASETS, Cost, Space, check_positive_int, check_rng
+from .base import NATS_DATASETS, Cost, Space, check_input_size, check_positive_int, check_rng
 
 CHANNELS: tuple[int, ...] = (8, 16, 24, 32, 40, 48, 56, 64)
 NUM_LAYERS = 5
@@ -149,10 +149,7 @@ class NATSSizeSpace(Space):
         return to_str(channels)
 
     def _check_size(self, input_size: int) -> int:
-        check_positive_int("input_size", input_size)
-        if input_size % 4:
-            raise ValueError(f"input_size {input_size} must be divisible by 4 (two stride-2 residual blocks)")
-        return input_size
+        return check_input_size(input_size, 4, "two stride-2 residual blocks")
 
     def build_network(self, arch, num_classes=10, input_size=32, seed=None, **options):
         from .nats_sss_model import build_network

@@ -50,7 +50,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .base import Cost, DatasetShape, Space, check_positive_int, check_rng
+from .base import Cost, DatasetShape, Space, check_input_size, check_positive_int, check_rng
 
 INPUT, OUTPUT = "input", "output"
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")  # labels 0, 1, 2
@@ -412,14 +412,14 @@ class NB101Space(Space):
         from .nb101_model import build_network
 
         opts = self.options(**options)
-        check_positive_int("input_size", input_size)
+        check_input_size(input_size)
         return build_network(self.spec(arch), num_classes=check_positive_int("num_classes", num_classes),
                              seed=seed, **opts)
 
     def cost(self, arch, num_classes=10, input_size=32, **options) -> Cost:
         opts = self.options(**options)
         return network_cost(self.spec(arch), check_positive_int("num_classes", num_classes),
-                            check_positive_int("input_size", input_size), **opts)
+                            check_input_size(input_size), **opts)
 
 
 def vertex_channels(in_channels: int, out_channels: int, matrix: Sequence[Sequence[int]]) -> list[int]:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from knas.nb201 import space as nb
 
-from .base import NATS_DATASETS, Cost, Space, check_positive_int, check_rng
+from .base import NATS_DATASETS, Cost, Space, check_input_size, check_positive_int
 
 
 class NB201Space(Space):
@@ -44,22 +44,14 @@ class NB201Space(Space):
     def is_degenerate(self, arch: str) -> bool:
         return nb.is_disconnected(arch)
 
-    def sample(self, rng: random.Random) -> str:
-        return nb.decode(check_rng(rng).randrange(self.size))
-
-    def sample_unique(self, n: int, rng: random.Random) -> list[str]:
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= self.size:
-            raise ValueError(f"nb201: cannot draw n={n!r} distinct architectures from {self.size}")
-        return [nb.decode(c) for c in check_rng(rng).sample(range(self.size), n)]
+    def from_draw(self, k: int) -> str:
+        return nb.decode(k)  # knas.nb201.sample draws base-5 codes, not benchmark indices
 
     def mutate(self, arch: str, rng: random.Random) -> str:
         return nb.mutate(arch, rng)
 
     def _check_size(self, input_size: int) -> int:
-        check_positive_int("input_size", input_size)
-        if input_size % 4:
-            raise ValueError(f"input_size {input_size} must be divisible by 4 (two stride-2 residual blocks)")
-        return input_size
+        return check_input_size(input_size, 4, "two stride-2 residual blocks")
 
     def build_network(self, arch, num_classes=10, input_size=32, seed=None, **options):
         from knas.nb201.model import build_network
