@@ -127,6 +127,7 @@ def _write_archive(root, real):
 
 
 def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
+    from knas.truth.base import TruthError
     from knas.truth.nats_sss import NATSSizeTruth, NATSSizeTruthError
 
     df = pd.read_csv(shared_data / "nats_sss.csv")
@@ -144,7 +145,7 @@ def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
     assert archs == ["8:8:40:32:40", "8:8:8:16:32", "8:8:8:8:8"]
     for arch in archs:
         for hp in (90, 12, 1):
-            h = f"{hp:02d}"
+            h = hp
             assert truth.final_accuracy(arch, "cifar10", "valid", h) == pytest.approx(
                 want(arch, "cifar10-valid", hp, "x-valid_acc_final"))
             assert truth.final_accuracy(arch, "cifar10", "test", h) == pytest.approx(
@@ -159,11 +160,11 @@ def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
         assert q["valid_acc"] == truth.final_accuracy(arch, "cifar100", "valid")
         assert q["test_acc_12ep"] == pytest.approx(want(arch, "cifar100", 12, "x-test_acc_final"))
         index = SPACE.index_of(arch)
-        assert q["train_seconds"] == pytest.approx(90 * (2.0 + index))
+        assert q["train_seconds_90ep"] == truth.train_seconds(arch, "cifar100") == pytest.approx(90 * (2.0 + index))
         assert q["train_seconds_1ep"] == pytest.approx(2.0 + index)
         assert truth.accuracy_at(arch, 1, "ImageNet16-120", "test") == pytest.approx(
             want(arch, "ImageNet16-120", 90, "x-test_acc_final") - 8.9)
-        assert truth.accuracy_at(arch, 1, "cifar10", "valid", hp="01") == truth.final_accuracy(arch, "cifar10", hp="01")
+        assert truth.accuracy_at(arch, 1, "cifar10", "valid", epochs=1) == truth.final_accuracy(arch, "cifar10", epochs=1)
     # the params/flops the benchmark stored are ours
     for arch, ds, p, f in real[["arch_str", "dataset", "params_M", "flops_M"]].drop_duplicates().itertuples(index=False):
         c = SPACE.cost(arch, *SHAPES["cifar10" if ds == "cifar10-valid" else ds])
@@ -177,8 +178,10 @@ def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
     with pytest.raises(NATSSizeTruthError, match="allowed: 90, 12, 01"):
         NATSSizeTruth(root, hp="200")
     with pytest.raises(NATSSizeTruthError, match="epochs 1..12"):
-        truth.accuracy_at("8:8:8:8:8", 13, "cifar10", hp="12")
+        truth.accuracy_at("8:8:8:8:8", 13, "cifar10", epochs=12)
     with pytest.raises(ValueError, match="layer 1"):
         truth.final_accuracy("8:9:8:8:8", "cifar10")
+    with pytest.raises(TruthError, match="records schedules of 1, 12, 90 epochs"):
+        truth.final_accuracy("8:8:8:8:8", "cifar10", epochs=200)
     with pytest.raises(NATSSizeTruthError, match="without meta.pickle.pbz2"):
         NATSSizeTruth(tmp_path)

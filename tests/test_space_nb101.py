@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import pickle
 import random
 from collections import Counter
@@ -236,6 +237,7 @@ def _write_tfrecord(path, runs, first, extra_epochs=()):
 
 
 def test_truth_tfrecord_and_pickle(shared_data, tmp_path):
+    from knas.truth.base import TruthError
     from knas.truth.nb101 import NB101Truth, NB101TruthError, crc32c
 
     assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
@@ -253,8 +255,8 @@ def test_truth_tfrecord_and_pickle(shared_data, tmp_path):
         assert truth.final_accuracy(iso, split="test") == pytest.approx(means.loc[h, "test_accuracy"], abs=1.1e-4)
         assert truth.trainable_parameters(arch) == r.trainable_params == SPACE.cost(arch).params
         times = [x["final_training_time"] for x in runs[h]]
-        q = truth.query(arch)
-        assert q["train_seconds"] == pytest.approx(sum(times) / 3)
+        q = truth.query(arch, "cifar10")
+        assert q["train_seconds_108ep"] == truth.train_seconds(arch) == pytest.approx(sum(times) / 3)
         assert q["valid_acc_12ep"] == pytest.approx(q["valid_acc"] / 2)
         assert truth.accuracy_at(arch, 54, split="test") == pytest.approx(
             100 * sum(x["halfway_test_accuracy"] for x in runs[h]) / 3)
@@ -267,15 +269,16 @@ def test_truth_tfrecord_and_pickle(shared_data, tmp_path):
     assert NB101Truth(path, agg="repeat:1").final_accuracy(a0) == pytest.approx(100 * runs[h0][1]["final_validation_accuracy"])
     only = NB101Truth(path, only=[a0])
     assert list(only.fixed) == [h0]
-    with pytest.raises(NB101TruthError, match="not in the NB101 file"):
+    with pytest.raises(TruthError, match="is not in the 'nb101' ground truth"):
         only.final_accuracy(SPACE.arch_of(5))
-    with pytest.raises(NB101TruthError, match="unknown dataset 'cifar100'"):
+    with pytest.raises(TruthError, match="unknown dataset .cifar100."):
         truth.final_accuracy(a0, "cifar100")
     # NASLib's pickle layout, same numbers
     pkl = tmp_path / "nb101.pkl"
     with open(pkl, "wb") as fh:
         pickle.dump({h: (truth.fixed[h], truth.computed[h]) for h in truth.fixed}, fh)
-    assert NB101Truth(pkl).query(a0) == truth.query(a0)
+    assert NB101Truth(pkl).query(a0, "cifar10") == truth.query(a0, "cifar10")
+    assert math.isnan(truth.query(a0, "cifar10")["valid_acc_36ep"])
     # corrupt / truncated / foreign files stop with the record
     raw = path.read_bytes()
     (tmp_path / "cut.tfrecord").write_bytes(raw[: len(raw) // 2])

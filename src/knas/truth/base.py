@@ -27,7 +27,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from knas.nb201.space import index_of, validate
 
 STANDARD_KEYS: tuple[str, ...] = (
     "valid_acc",
@@ -53,15 +52,27 @@ def to_float(value: Any) -> float:
 
 
 class Oracle(abc.ABC):
-    """Answers ``query(arch, dataset)`` with the :data:`STANDARD_KEYS` for one benchmark.
+    """Answers ``query(arch, dataset)`` with the :attr:`keys` for one benchmark.
 
     Subclasses implement :meth:`_lookup` (canonical arch string, checked dataset) and may
-    return only the keys they know; :meth:`query` fills the rest with NaN.
+    return only the keys they know; :meth:`query` fills the rest with NaN. Architectures are
+    strings of the search space :attr:`space` (a name of :mod:`knas.spaces`).
+
+    Beside the table row, the queries the papers need: :meth:`final_accuracy` (per dataset and
+    split), :meth:`accuracy_at` (after ``epoch`` epochs: the schedules in :attr:`fidelities`, or
+    any epoch where a backend records every epoch) and :meth:`train_seconds`.
     """
 
     kind: str = ""
+    space: str = "nb201"
     datasets: tuple[str, ...] = BENCHMARK_DATASETS
+    keys: tuple[str, ...] = STANDARD_KEYS  # the row of every architecture (NB201's standard keys)
     extra_keys: tuple[str, ...] = ()  # backend-specific keys returned after the standard ones
+    # schedule length (epochs) -> (valid accuracy key, test accuracy key, training seconds key)
+    fidelities: dict[int, tuple[str, str, str]] = {
+        200: ("valid_acc", "test_acc", "train_seconds_200ep"),
+        12: ("valid_acc_12ep", "test_acc_12ep", "train_seconds_12ep"),
+    }
 
     def __init__(self, path: Path | None):
         self.path = path
@@ -76,19 +87,60 @@ class Oracle(abc.ABC):
             )
         return dataset
 
+    @property
+    def search_space(self):
+        from knas.spaces import get_space
+
+        return get_space(self.space)
+
+    def validate(self, arch: str) -> str:
+        """Canonical string of ``arch`` in this benchmark's space (ValueError naming the bad part)."""
+        return self.search_space.validate(arch)
+
     def query(self, arch: str, dataset: str) -> dict[str, float]:
-        """The standard keys (then :attr:`extra_keys`) of ``arch`` (an NB201 string) on ``dataset``."""
-        arch = validate(arch)
+        """The :attr:`keys` (then :attr:`extra_keys`) of ``arch`` on ``dataset``."""
+        arch = self.validate(arch)
         self.check_dataset(dataset)
         found = self._lookup(arch, dataset)
-        return {k: to_float(found.get(k)) for k in (*STANDARD_KEYS, *self.extra_keys)}
+        return {k: to_float(found.get(k)) for k in (*self.keys, *self.extra_keys)}
+
+    def check_epochs(self, epochs: int) -> int:
+        if epochs not in self.fidelities:
+            raise TruthError(f"epochs={epochs!r}: the {self.kind!r} ground truth records schedules of "
+                             f"{', '.join(map(str, sorted(self.fidelities)))} epochs")
+        return epochs
+
+    @property
+    def full_epochs(self) -> int:
+        """The benchmark's full schedule (the one ``valid_acc`` / ``test_acc`` hold)."""
+        return max(self.fidelities)
+
+    def final_accuracy(self, arch: str, dataset: str, split: str = "valid", epochs: int | None = None) -> float:
+        """Accuracy (%) at the end of the ``epochs``-epoch schedule (default: the full one);
+        ``split`` is ``valid`` or ``test`` (the dataset conventions of the module docstring)."""
+        if split not in ("valid", "test"):
+            raise TruthError(f"unknown split {split!r}; allowed: valid, test")
+        keys = self.fidelities[self.check_epochs(self.full_epochs if epochs is None else epochs)]
+        return self.query(arch, dataset)[keys[0] if split == "valid" else keys[1]]
+
+    def accuracy_at(self, arch: str, epoch: int, dataset: str, split: str = "valid") -> float:
+        """Accuracy (%) after ``epoch`` epochs: here the end of an ``epoch``-epoch schedule
+        (backends recording every epoch of a schedule override this)."""
+        return self.final_accuracy(arch, dataset, split, epoch)
+
+    def train_seconds(self, arch: str, dataset: str, epochs: int | None = None) -> float:
+        """Recorded training time (s) of the run behind ``valid`` for the ``epochs`` schedule."""
+        keys = self.fidelities[self.check_epochs(self.full_epochs if epochs is None else epochs)]
+        return self.query(arch, dataset)[keys[2]]
 
     @abc.abstractmethod
     def _lookup(self, arch: str, dataset: str) -> dict[str, Any]:
         """Known standard keys of a canonical ``arch``; raise :class:`TruthError` if it is absent."""
 
     def _missing(self, arch: str, detail: str = "") -> TruthError:
+        space = self.search_space
+        key = f"{space.name} {'index' if space.has_index and space.index_is_benchmark else 'key'} {space.key(arch)}"
         return TruthError(
-            f"architecture {arch} (NB201 index {index_of(arch)}) is not in the {self.kind!r} ground truth "
+            f"architecture {arch} ({key}) is not in the {self.kind!r} ground truth "
             f"{str(self.path)!r}" + (f": {detail}" if detail else "")
         )

@@ -28,7 +28,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from knas.spaces import get_space
+from .base import Oracle, TruthError
 
 HPS = ("90", "12", "01")
 DATASETS = ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120")
@@ -42,7 +42,7 @@ META = "meta.pickle.pbz2"
 EXT = "pickle.pbz2"
 
 
-class NATSSizeTruthError(ValueError):
+class NATSSizeTruthError(TruthError):
     """A NATS-Bench SSS file or query is invalid; the message says what and where."""
 
 
@@ -53,17 +53,25 @@ def check_hp(hp: Any) -> str:
     return hp
 
 
-class NATSSizeTruth:
-    """Results of a NATS-Bench SSS archive (see the module docstring)."""
+KEYS = ("valid_acc", "test_acc", "train_loss",
+        *(f"{k}_{int(hp)}ep" for hp in HPS for k in ("valid_acc", "test_acc", "train_seconds")))
+
+
+class NATSSizeTruth(Oracle):
+    """Results of a NATS-Bench SSS archive (see the module docstring). ``valid_acc``, ``test_acc``,
+    ``train_loss`` are those of schedule ``hp``; ``<key>_<e>ep`` those of every schedule."""
 
     kind = "nats_sss"
     space = "nats_sss"
     datasets = DATASETS
+    keys = KEYS
+    fidelities = {int(hp): (f"valid_acc_{int(hp)}ep", f"test_acc_{int(hp)}ep", f"train_seconds_{int(hp)}ep")
+                  for hp in HPS}
 
     def __init__(self, path: str | Path, hp: str = "90", fast_mode: bool | None = None):
         import nats_bench
 
-        self.path = Path(path)
+        super().__init__(Path(path))
         self.hp = check_hp(hp)
         if self.path.is_dir():
             if not (self.path / META).is_file():
@@ -78,13 +86,17 @@ class NATSSizeTruth:
         except Exception as err:  # foreign/corrupt files: unpickling errors, the package's key checks
             raise NATSSizeTruthError(
                 f"{str(path)!r} is not a NATS-Bench SSS benchmark ({type(err).__name__}: {err})") from err
-        self._space = get_space("nats_sss")
+        self._space = self.search_space
         if len(self.api.meta_archs) != self._space.size:
             raise NATSSizeTruthError(
                 f"{str(path)!r} lists {len(self.api.meta_archs)} architectures; NATS-Bench SSS has {self._space.size}")
 
     def __repr__(self) -> str:
         return f"NATSSizeTruth(path={str(self.path)!r}, hp={self.hp!r})"
+
+    @property
+    def full_epochs(self) -> int:
+        return int(self.hp)
 
     def _index(self, arch: str) -> int:
         index = self._space.index_of(arch)
@@ -126,36 +138,39 @@ class NATSSizeTruth:
             return float(self.info(arch, valid_setting, hp, iepoch)["train-accuracy"])
         raise NATSSizeTruthError(f"unknown split {split!r}; allowed: valid, test, train")
 
-    def final_accuracy(self, arch: str, dataset: str, split: str = "valid", hp: str | None = None) -> float:
-        """Accuracy (%) after the last epoch of schedule ``hp`` (default: this reader's)."""
-        return self._accuracy(arch, dataset, split, hp, None)
+    def final_accuracy(self, arch: str, dataset: str, split: str = "valid", epochs: int | None = None) -> float:
+        """Accuracy (%) after the last epoch of the ``epochs``-epoch schedule (90, 12 or 1;
+        default: this reader's ``hp``); ``split`` valid, test or train."""
+        return self._accuracy(self.validate(arch), dataset, split, self._hp(epochs), None)
 
-    def accuracy_at(self, arch: str, epoch: int, dataset: str, split: str = "valid", hp: str | None = None) -> float:
-        """Accuracy (%) after ``epoch`` epochs (1-based) of schedule ``hp``."""
-        hp = self.hp if hp is None else check_hp(hp)
-        if not isinstance(epoch, int) or not 1 <= epoch <= int(hp):
+    def accuracy_at(self, arch: str, epoch: int, dataset: str, split: str = "valid", epochs: int | None = None) -> float:
+        """Accuracy (%) after ``epoch`` epochs (1-based) of the ``epochs``-epoch schedule (the
+        benchmark records every epoch)."""
+        hp = self._hp(epochs)
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 1 <= epoch <= int(hp):
             raise NATSSizeTruthError(f"epoch {epoch!r}: the hp={hp} schedule has epochs 1..{int(hp)}")
-        return self._accuracy(arch, dataset, split, hp, epoch - 1)
+        return self._accuracy(self.validate(arch), dataset, split, hp, epoch - 1)
 
-    def train_seconds(self, arch: str, dataset: str, hp: str | None = None) -> float:
+    def train_seconds(self, arch: str, dataset: str, epochs: int | None = None) -> float:
         """Recorded training time (s) of the run behind ``valid`` (``train-all-time``, seed mean)."""
-        return float(self.info(arch, self._settings(dataset)[0], hp)["train-all-time"])
+        return float(self.info(self.validate(arch), self._settings(dataset)[0], self._hp(epochs))["train-all-time"])
 
-    def query(self, arch: str, dataset: str) -> dict[str, float]:
-        """``valid_acc``, ``test_acc``, ``train_seconds``, ``train_loss`` of this reader's schedule,
-        then ``valid_acc_<e>ep``, ``test_acc_<e>ep``, ``train_seconds_<e>ep`` of the other schedules
-        (NaN where the archive has none)."""
+    def _hp(self, epochs: int | None) -> str:
+        return self.hp if epochs is None else check_hp(self.check_epochs(epochs))
+
+    def _lookup(self, arch: str, dataset: str) -> dict[str, float]:
         out: dict[str, float] = {}
-        for hp in [self.hp] + [h for h in HPS if h != self.hp]:
-            sfx = "" if hp == self.hp else f"_{int(hp)}ep"
+        for hp in HPS:
+            sfx = f"_{int(hp)}ep"
             try:
-                out[f"valid_acc{sfx}"] = self.final_accuracy(arch, dataset, "valid", hp)
-                out[f"test_acc{sfx}"] = self.final_accuracy(arch, dataset, "test", hp)
-                out[f"train_seconds{sfx}"] = self.train_seconds(arch, dataset, hp)
-                if not sfx:
-                    out["train_loss"] = float(self.info(arch, self._settings(dataset)[0], hp)["train-loss"])
+                out[f"valid_acc{sfx}"] = self._accuracy(arch, dataset, "valid", hp, None)
+                out[f"test_acc{sfx}"] = self._accuracy(arch, dataset, "test", hp, None)
+                out[f"train_seconds{sfx}"] = float(self.info(arch, self._settings(dataset)[0], hp)["train-all-time"])
             except NATSSizeTruthError:
-                if not sfx:
+                if hp == self.hp:
                     raise
                 out.update({f"valid_acc{sfx}": math.nan, f"test_acc{sfx}": math.nan, f"train_seconds{sfx}": math.nan})
+        sfx = f"_{int(self.hp)}ep"
+        out["valid_acc"], out["test_acc"] = out[f"valid_acc{sfx}"], out[f"test_acc{sfx}"]
+        out["train_loss"] = float(self.info(arch, self._settings(dataset)[0], self.hp)["train-loss"])
         return out

@@ -34,15 +34,16 @@ import struct
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from knas.spaces import get_space
+from .base import Oracle, TruthError
 
 DATASETS = ("cifar10",)
+BUDGETS = (108, 36, 12, 4)  # the schedules of nasbench_full (only108: 108)
 AGGS = ("mean", "max")
 EVAL_FIELDS = {1: "current_epoch", 2: "training_time", 3: "train_accuracy", 4: "validation_accuracy",
                5: "test_accuracy"}
 
 
-class NB101TruthError(ValueError):
+class NB101TruthError(TruthError):
     """A NAS-Bench-101 file or query is invalid; the message says what and where."""
 
 
@@ -233,22 +234,28 @@ def load_pickle(path: str | Path, only: set[str] | None = None):
     return fixed, computed
 
 
-class NB101Truth:
-    """NAS-Bench-101 results of one file (see the module docstring)."""
+KEYS = ("valid_acc", "test_acc", *(f"{k}_{e}ep" for e in BUDGETS for k in ("valid_acc", "test_acc", "train_seconds")))
+
+
+class NB101Truth(Oracle):
+    """NAS-Bench-101 results of one file (see the module docstring). ``valid_acc`` / ``test_acc``
+    are the 108-epoch runs; ``<key>_<e>ep`` every budget (NaN where the file has none)."""
 
     kind = "nb101"
     space = "nb101"
     datasets = DATASETS
+    keys = KEYS
+    fidelities = {e: (f"valid_acc_{e}ep", f"test_acc_{e}ep", f"train_seconds_{e}ep") for e in BUDGETS}
 
     def __init__(self, path: str | Path, agg: str = "mean", only: Iterable[str] | None = None,
                  verify_data: bool = False):
-        self.path = Path(path)
+        super().__init__(Path(path))
         if not self.path.is_file():
             raise NB101TruthError(f"NB101 benchmark file {str(path)!r} does not exist")
         if agg not in AGGS and not (agg.startswith("repeat:") and agg[7:].isdigit()):
             raise NB101TruthError(f"unknown repeat aggregation {agg!r}; allowed: mean, max, repeat:<k>")
         self.agg = agg
-        self._space = get_space("nb101")
+        self._space = self.search_space
         keys = None if only is None else {self._space.key(a) for a in only}
         with open(self.path, "rb") as fh:
             first = fh.read(1)
@@ -261,12 +268,15 @@ class NB101Truth:
     def __repr__(self) -> str:
         return f"NB101Truth(path={str(self.path)!r}, agg={self.agg!r})"
 
+    @property
+    def full_epochs(self) -> int:
+        return 108
+
     def _runs(self, arch: str, dataset: str, epochs: int) -> list[dict[str, float]]:
-        if dataset not in DATASETS:
-            raise NB101TruthError(f"unknown dataset {dataset!r} for NAS-Bench-101; allowed: {', '.join(DATASETS)}")
+        self.check_dataset(dataset)
         h = self._space.key(arch)
         if h not in self.computed:
-            raise NB101TruthError(f"architecture {arch} (hash {h}) is not in the NB101 file {str(self.path)!r}")
+            raise self._missing(self._space.validate(arch), f"no record of hash {h}")
         if epochs not in self.computed[h]:
             raise NB101TruthError(f"{arch}: no {epochs}-epoch runs in {str(self.path)!r}; it has {sorted(self.computed[h])}")
         return self.computed[h][epochs]
@@ -284,41 +294,40 @@ class NB101Truth:
     def _value(self, arch: str, dataset: str, epochs: int, key: str) -> float:
         return self._agg([float(r[key]) for r in self._runs(arch, dataset, epochs)], key)
 
-    def final_accuracy(self, arch: str, dataset: str = "cifar10", split: str = "valid", epochs: int = 108) -> float:
-        """Accuracy (%) at the end of the ``epochs``-epoch runs; ``split`` valid, test or train."""
-        return 100.0 * self._value(arch, dataset, epochs, f"final_{_split(split)}_accuracy")
+    def final_accuracy(self, arch: str, dataset: str = "cifar10", split: str = "valid", epochs: int | None = None) -> float:
+        """Accuracy (%) at the end of the ``epochs``-epoch runs (default 108); ``split`` valid,
+        test or train."""
+        e = self.check_epochs(108 if epochs is None else epochs)
+        return 100.0 * self._value(arch, dataset, e, f"final_{_split(split)}_accuracy")
 
     def accuracy_at(self, arch: str, epoch: int, dataset: str = "cifar10", split: str = "valid",
-                    schedule: int = 108) -> float:
-        """Accuracy (%) after ``epoch`` epochs of the ``schedule``-epoch runs: the benchmark records
-        the end (``epoch == schedule``) and the halfway point (``epoch == schedule // 2``)."""
-        if epoch == schedule:
-            return self.final_accuracy(arch, dataset, split, schedule)
-        if epoch == schedule // 2:
-            return 100.0 * self._value(arch, dataset, schedule, f"halfway_{_split(split)}_accuracy")
-        raise NB101TruthError(f"NB101 records epochs {schedule // 2} and {schedule} of the {schedule}-epoch runs, "
+                    epochs: int = 108) -> float:
+        """Accuracy (%) after ``epoch`` epochs of the ``epochs``-epoch runs: the benchmark records
+        the end (``epoch == epochs``) and the halfway point (``epoch == epochs // 2``)."""
+        if epoch == epochs:
+            return self.final_accuracy(arch, dataset, split, epochs)
+        if epoch == epochs // 2:
+            return 100.0 * self._value(arch, dataset, self.check_epochs(epochs), f"halfway_{_split(split)}_accuracy")
+        raise NB101TruthError(f"NB101 records epochs {epochs // 2} and {epochs} of the {epochs}-epoch runs, "
                               f"not {epoch}")
 
-    def train_seconds(self, arch: str, dataset: str = "cifar10", epochs: int = 108) -> float:
-        return self._value(arch, dataset, epochs, "final_training_time")
+    def train_seconds(self, arch: str, dataset: str = "cifar10", epochs: int | None = None) -> float:
+        return self._value(arch, dataset, self.check_epochs(108 if epochs is None else epochs), "final_training_time")
 
     def trainable_parameters(self, arch: str) -> int:
         return int(self.fixed[self._space.key(arch)]["trainable_parameters"])
 
-    def query(self, arch: str, dataset: str = "cifar10") -> dict[str, float]:
-        """``valid_acc``, ``test_acc``, ``train_seconds`` of the 108-epoch runs, then the same with
-        an ``_<e>ep`` suffix for every other budget in the file (NaN where this arch has none)."""
+    def _lookup(self, arch: str, dataset: str) -> dict[str, float]:
         out = {}
-        for e in [108] + [e for e in self.epochs if e != 108]:
-            sfx = "" if e == 108 else f"_{e}ep"
+        for e in BUDGETS:
             try:
-                out[f"valid_acc{sfx}"] = self.final_accuracy(arch, dataset, "valid", e)
-                out[f"test_acc{sfx}"] = self.final_accuracy(arch, dataset, "test", e)
-                out[f"train_seconds{sfx}"] = self.train_seconds(arch, dataset, e)
+                out[f"valid_acc_{e}ep"] = self.final_accuracy(arch, dataset, "valid", e)
+                out[f"test_acc_{e}ep"] = self.final_accuracy(arch, dataset, "test", e)
+                out[f"train_seconds_{e}ep"] = self.train_seconds(arch, dataset, e)
             except NB101TruthError:
                 if e == 108:
                     raise
-                out.update({f"valid_acc{sfx}": math.nan, f"test_acc{sfx}": math.nan, f"train_seconds{sfx}": math.nan})
+        out["valid_acc"], out["test_acc"] = out["valid_acc_108ep"], out["test_acc_108ep"]
         return out
 
 
