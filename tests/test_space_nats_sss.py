@@ -185,3 +185,29 @@ def test_truth_through_nats_bench_on_the_real_values(shared_data, tmp_path):
         truth.final_accuracy("8:8:8:8:8", "cifar10", epochs=200)
     with pytest.raises(NATSSizeTruthError, match="without meta.pickle.pbz2"):
         NATSSizeTruth(tmp_path)
+
+
+def test_truth_backend_through_load_oracle(shared_data, tmp_path):
+    from knas.truth import TruthError, check_benchmark_path, load_oracle, truth_table
+
+    df = pd.read_csv(shared_data / "nats_sss.csv")
+    real = df[df.source.str.contains("fake_torch_dir")].copy()
+    root = _write_archive(tmp_path / "NATS-sss-v1_0-50262-simple", real)
+    assert check_benchmark_path("nats_sss", root) == root
+    with pytest.raises(TruthError, match="NATS-sss-v1_0-50262-simple"):
+        check_benchmark_path("nats_sss", tmp_path)
+    with pytest.raises(TruthError, match="holds nats_sss architectures, not space.name = 'nb101'"):
+        load_oracle("nats_sss", root, space="nb101")
+    oracle = load_oracle("nats_sss", root, hp="12")
+    table = truth_table(oracle, ["8:8:8:8:8", "8:8:40:32:40"], "cifar10")
+    assert list(table.arch_id) == [0, SPACE.index_of("8:8:40:32:40")]
+    assert list(table.valid_acc) == list(table.valid_acc_12ep)
+    # a table of the same numbers through the table backend
+    t = tmp_path / "sss.csv"
+    pd.DataFrame({"arch_str": table.arch, "cifar10_valid_valid_acc_90ep": table.valid_acc_90ep,
+                  "cifar10_test_acc_12ep": table.test_acc_12ep}).to_csv(t, index=False)
+    tab = load_oracle("table", t, space="nats_sss")
+    assert tab.final_accuracy("8:8:8:8:8", "cifar10") == table.valid_acc_90ep[0]
+    assert tab.final_accuracy("8:8:8:8:8", "cifar10", "test", epochs=12) == table.test_acc_12ep[0]
+    with pytest.raises(ValueError, match="layer 1"):
+        tab.query("8:9:8:8:8", "cifar10")

@@ -294,3 +294,29 @@ def test_truth_tfrecord_and_pickle(shared_data, tmp_path):
         NB101Truth(tmp_path / "flip.tfrecord", verify_data=True)
     with pytest.raises(NB101TruthError, match="does not exist"):
         NB101Truth(tmp_path / "missing.tfrecord")
+
+
+def test_truth_backends_through_load_oracle(shared_data, tmp_path):
+    from knas.truth import TruthError, check_benchmark_path, load_oracle, truth_table
+
+    runs, first, means = _dummy_runs(shared_data)
+    path = tmp_path / "nasbench_only108.tfrecord"
+    _write_tfrecord(path, runs, first)
+    assert check_benchmark_path("nb101", path) == path
+    with pytest.raises(TruthError, match="must be nasbench_only108.tfrecord"):
+        check_benchmark_path("nb101", tmp_path)
+    with pytest.raises(TruthError, match="holds nb101 architectures, not space.name = 'nb201'"):
+        load_oracle("nb101", path, space="nb201")
+    oracle = load_oracle("nb101", path, agg="max")
+    archs = [first.loc[h].adj_upper_bits + ":" + ",".join(first.loc[h].ops.split("|")[1:-1]) for h in list(runs)[:4]]
+    df = truth_table(oracle, archs, "cifar10")
+    assert list(df.columns[:4]) == ["arch_id", "arch", "valid_acc", "test_acc"]
+    assert list(df.arch_id) == [SPACE.index_of(a) for a in archs]
+    # the table backend reads the shared table's tidy layout: the same 30 archs agree
+    table = load_oracle("table", shared_data / "nb101.csv", space="nb101")
+    mean = load_oracle("nb101", path)
+    for a in archs:
+        assert table.query(a, "cifar10")["test_acc"] == pytest.approx(mean.query(a, "cifar10")["test_acc"], abs=1.1e-4)
+    assert len(table.rows) == 1320
+    with pytest.raises(TruthError, match="unknown dataset 'cifar100'"):
+        truth_table(table, archs, "cifar100")

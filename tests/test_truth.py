@@ -278,7 +278,7 @@ def test_table_index_only_extra_columns_and_bad_tables(tmp_path):
         load_oracle("table", dup)
     no_id = tmp_path / "noid.csv"
     pd.DataFrame({"arch": [a]}).to_csv(no_id, index=False)
-    with pytest.raises(TruthError, match=r"truth\.path.*neither arch_str nor nb201_index"):
+    with pytest.raises(TruthError, match=r"truth\.path.*none of arch_str, nb201_index, arch_index, module_hash"):
         check_benchmark_path("table", no_id)
 
 
@@ -369,7 +369,7 @@ def test_check_benchmark_path_errors(tmp_path, nb201_file, nats_dir):
             check_benchmark_path(kind, missing)
         with pytest.raises(TruthError, match=r"truth\.path is required"):
             check_benchmark_path(kind, None)
-    with pytest.raises(TruthError, match=r"truth\.benchmark = 'nb301' is unknown; allowed: nb201, nats_tss, table, train"):
+    with pytest.raises(TruthError, match=r"truth\.benchmark = 'nb301' is unknown; allowed: nb201, nats_tss, nats_sss, nb101, table, train"):
         check_benchmark_path("nb301", nb201_file)
     with pytest.raises(TruthError, match="not a directory"):
         check_benchmark_path("nb201", nats_dir)

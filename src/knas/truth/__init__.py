@@ -4,7 +4,9 @@ Backends (config key ``truth.benchmark``; file or folder in ``truth.path``):
 
 - ``nb201``: NAS-Bench-201 ``.pth`` file via the official ``nas_201_api`` (:mod:`.api`);
 - ``nats_tss``: NATS-Bench topology benchmark via the official ``nats_bench`` (:mod:`.api`);
-- ``table``: a CSV/parquet table, e.g. a public export of NB201 (:mod:`.table`);
+- ``nats_sss``: NATS-Bench size search space via ``nats_bench`` (:mod:`.nats_sss`);
+- ``nb101``: NAS-Bench-101 ``.tfrecord`` (read without TensorFlow) or NASLib's pickle (:mod:`.nb101`);
+- ``table``: a CSV/parquet table, e.g. a public export of NB201 or an NB101 table (:mod:`.table`);
 - ``train``: our own ``history.json`` runs from :mod:`knas.train` (:mod:`.history`).
 
 Usage::
@@ -27,7 +29,9 @@ from typing import Any, Iterable
 
 from .base import BENCHMARK_DATASETS, KIND_KEY, PATH_KEY, STANDARD_KEYS, Oracle, TruthError
 
-BENCHMARKS: tuple[str, ...] = ("nb201", "nats_tss", "table", "train")
+BENCHMARKS: tuple[str, ...] = ("nb201", "nats_tss", "nats_sss", "nb101", "table", "train")
+# the space each benchmark file belongs to (table and train: any space, given by space.name)
+BENCHMARK_SPACE: dict[str, str] = {"nb201": "nb201", "nats_tss": "nb201", "nats_sss": "nats_sss", "nb101": "nb101"}
 NATS_META = "meta.pickle.pbz2"
 
 __all__ = [
@@ -67,12 +71,16 @@ def check_benchmark_path(kind: str, path: str | Path | None) -> Path | None:
         head = _head(p, 4)
         if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # torch zip or legacy pickle
             raise _bad_path(path, kind, "not a torch .pth file (e.g. NAS-Bench-201-v1_1-096897.pth)")
-    elif kind == "nats_tss":
+    elif kind in ("nats_tss", "nats_sss"):
+        example = "NATS-tss-v1_0-3ffb9-simple" if kind == "nats_tss" else "NATS-sss-v1_0-50262-simple"
         if p.is_dir():
             if not (p / NATS_META).is_file():
-                raise _bad_path(path, kind, f"directory without {NATS_META} (expected e.g. NATS-tss-v1_0-3ffb9-simple)")
+                raise _bad_path(path, kind, f"directory without {NATS_META} (expected e.g. {example})")
         elif not _head(p, 3) == b"BZh":
             raise _bad_path(path, kind, "not a NATS-Bench .pickle.pbz2 file (bz2) nor its -simple directory")
+    elif kind == "nb101":
+        if not p.is_file():
+            raise _bad_path(path, kind, "must be nasbench_only108.tfrecord / nasbench_full.tfrecord or NASLib's .pkl")
     elif kind == "table":
         if not p.is_file():
             raise _bad_path(path, kind, "must be a .csv or .parquet file")
@@ -82,8 +90,10 @@ def check_benchmark_path(kind: str, path: str | Path | None) -> Path | None:
         elif p.suffix == ".csv":
             with open(p, newline="") as fh:
                 header = [c.strip().strip('"') for c in fh.readline().split(",")]
-            if not {"arch_str", "nb201_index"} & set(header):
-                raise _bad_path(path, kind, "the header has neither arch_str nor nb201_index")
+            from .table import ID_COLUMNS
+
+            if not set(ID_COLUMNS) & set(header):
+                raise _bad_path(path, kind, f"the header has none of {', '.join(ID_COLUMNS)}")
         else:
             raise _bad_path(path, kind, f"unsupported table format {p.suffix!r}; use .csv or .parquet")
     return p
@@ -94,6 +104,10 @@ def _backend(kind: str) -> type[Oracle]:
         from .api import NB201Oracle as cls
     elif kind == "nats_tss":
         from .api import NATSTopologyOracle as cls
+    elif kind == "nats_sss":
+        from .nats_sss import NATSSizeTruth as cls
+    elif kind == "nb101":
+        from .nb101 import NB101Truth as cls
     elif kind == "table":
         from .table import TableOracle as cls
     else:
@@ -105,11 +119,19 @@ def load_oracle(kind: str, path: str | Path | None = None, **kw: Any) -> Oracle:
     """Open the ground truth of backend ``kind`` (``truth.benchmark``) at ``path`` (``truth.path``).
 
     Options: ``nb201``: ``allow_pickle=False`` (full unpickling, for a trusted file the safe loader
-    refuses); ``nats_tss``: ``fast_mode=None`` (auto: lazy for a directory); ``train``:
-    ``histories=()`` (extra history files), ``dataset=None`` (dataset of runs that do not say).
+    refuses); ``nats_tss``: ``fast_mode=None`` (auto: lazy for a directory); ``nats_sss``:
+    ``hp="90"``, ``fast_mode=None``; ``nb101``: ``agg="mean"``, ``only=None``, ``verify_data=False``;
+    ``table``/``train``: ``space="nb201"``; ``train``: ``histories=()`` (extra history files),
+    ``dataset=None`` (dataset of runs that do not say). ``space`` (any backend) must be the space of
+    the benchmark: a TruthError names both when it is not.
     """
     p = check_benchmark_path(kind, path)
     cls = _backend(kind)
+    if kind in BENCHMARK_SPACE:
+        space = kw.pop("space", BENCHMARK_SPACE[kind])
+        if space != BENCHMARK_SPACE[kind]:
+            raise TruthError(f"{KIND_KEY} = {kind!r} holds {BENCHMARK_SPACE[kind]} architectures, not space.name = "
+                             f"{space!r}; use a {space} benchmark, or 'table' / 'train'")
     allowed = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "path")]
     unknown = sorted(set(kw) - set(allowed))
     if unknown:
@@ -120,25 +142,24 @@ def load_oracle(kind: str, path: str | Path | None = None, **kw: Any) -> Oracle:
 
 
 def truth_table(oracle: Oracle, archs: Iterable[str], dataset: str):
-    """``pandas.DataFrame`` with ``arch_id`` (NB201 index), ``arch`` (canonical), the standard
-    keys and the backend's ``extra_keys`` (``train``: ``train_seconds``) of every architecture in
+    """``pandas.DataFrame`` with ``arch_id`` (index in the space), ``arch`` (canonical), the
+    backend's keys and ``extra_keys`` (``train``: ``train_seconds``) of every architecture in
     ``archs`` on ``dataset``, in the given order."""
     import pandas as pd
 
-    from knas.nb201.space import index_of, validate
-
     oracle.check_dataset(dataset)
+    space = oracle.search_space
     rows = []
     for a in archs:
-        arch = validate(a)
-        rows.append({"arch_id": index_of(arch), "arch": arch, **oracle.query(arch, dataset)})
-    keys = (*STANDARD_KEYS, *oracle.extra_keys)
+        arch = space.validate(a)
+        rows.append({"arch_id": space.index_of(arch), "arch": arch, **oracle.query(arch, dataset)})
+    keys = (*oracle.keys, *oracle.extra_keys)
     df = pd.DataFrame(rows, columns=["arch_id", "arch", *keys])
     return df.astype({"arch_id": "int64", **{k: "float64" for k in keys}})
 
 
-def history_table(histories, dataset: str | None = None):
+def history_table(histories, dataset: str | None = None, space: str = "nb201"):
     """Standard table of ``history.json`` files (see :func:`knas.truth.history.history_table`)."""
     from .history import history_table as _history_table
 
-    return _history_table(histories, dataset)
+    return _history_table(histories, dataset, space)

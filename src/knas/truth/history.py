@@ -32,8 +32,6 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from knas.nb201.space import index_of, validate
-
 from .base import PATH_KEY, STANDARD_KEYS, Oracle, TruthError, to_float
 
 HISTORY_NAME = "history.json"
@@ -63,8 +61,10 @@ def _dataset_of(h: dict[str, Any]) -> str | None:
     return p.stem if p.stem in _dataset_names() else None
 
 
-def read_history(path: str | os.PathLike) -> dict[str, Any]:
-    """One finished run as ``{arch, dataset, epochs, **standard keys}`` (``dataset`` may be None)."""
+def read_history(path: str | os.PathLike, space: str = "nb201") -> dict[str, Any]:
+    """One finished run as ``{arch, dataset, epochs, **standard keys}`` (``dataset`` may be None);
+    ``arch`` must be an architecture of ``space`` (the run's own ``space`` field, when it has one,
+    must name it)."""
     path = Path(path)
     try:
         h = json.loads(path.read_text())
@@ -77,8 +77,12 @@ def read_history(path: str | os.PathLike) -> dict[str, Any]:
     final, records = h.get("final"), h.get("epochs") or []
     if not h.get("finished", final is not None) or not final or not records:
         raise TruthError(f"{str(path)!r} is an unfinished run (no 'final' metrics); finish or remove it")
+    if h.get("space", space) != space:
+        raise TruthError(f"{str(path)!r} is a run of space {h['space']!r}, not {space!r}")
+    from knas.spaces import get_space
+
     try:
-        arch = validate(h["arch"])
+        arch = get_space(space).validate(h["arch"])
     except ValueError as err:
         raise TruthError(f"{str(path)!r}: {err}") from None
     epochs = int((h.get("config") or {}).get("epochs", len(records)))
@@ -108,18 +112,22 @@ def _runs_table(runs: list[dict[str, Any]], where: str) -> dict[str, dict[str, A
     return by_arch
 
 
-def history_table(histories: Iterable[str | os.PathLike], dataset: str | None = None) -> pd.DataFrame:
+def history_table(histories: Iterable[str | os.PathLike], dataset: str | None = None,
+                  space: str = "nb201") -> pd.DataFrame:
     """Table (``arch_id, arch``, standard keys, ``train_seconds``) of finished runs, one row per file, in order.
 
     With ``dataset``, every run whose dataset is known must have been trained on it.
     """
-    runs = [read_history(p) for p in histories]
+    runs = [read_history(p, space) for p in histories]
     if dataset is not None:
         for r in runs:
             if r["dataset"] not in (None, dataset):
                 raise TruthError(f"{r['path']} was trained on {r['dataset']!r}, not {dataset!r}")
     by_arch = _runs_table(runs, "history files")
     keys = (*STANDARD_KEYS, *EXTRA_KEYS)
+    from knas.spaces import get_space
+
+    index_of = get_space(space).index_of
     rows = [{"arch_id": index_of(a), "arch": a, **{k: r[k] for k in keys}} for a, r in by_arch.items()]
     return pd.DataFrame(rows, columns=["arch_id", "arch", *keys])
 
@@ -135,8 +143,10 @@ class TrainOracle(Oracle):
     kind = "train"
     extra_keys = EXTRA_KEYS
 
-    def __init__(self, path: Path | None, histories: Iterable[str | os.PathLike] = (), dataset: str | None = None):
+    def __init__(self, path: Path | None, histories: Iterable[str | os.PathLike] = (), dataset: str | None = None,
+                 space: str = "nb201"):
         super().__init__(path)
+        self.space = space
         files = (find_histories(path) if path is not None else []) + [Path(p) for p in histories]
         if not files:
             raise TruthError(
@@ -147,7 +157,7 @@ class TrainOracle(Oracle):
             raise TruthError(f"unknown dataset {dataset!r}; allowed: {', '.join(_dataset_names())}")
         by_dataset: dict[str, list[dict[str, Any]]] = {}
         for f in files:
-            run = read_history(f)
+            run = read_history(f, space)
             ds = run["dataset"]
             if ds is None and dataset is None:
                 raise TruthError(

@@ -16,6 +16,20 @@ A key without a column is NaN. The public export of NB201 (``nb201_accuracy.csv`
 accuracy of all three datasets, cifar10-valid validation accuracy, 12-epoch test accuracy of one
 seed) fits this layout. Its ``cifar10_valid_test_acc_200ep`` (test accuracy of the 25k-image
 cifar10-valid run) is not a standard key and is not read.
+
+Other spaces (``space=``):
+
+* ``nats_sss``: ``arch_str`` (``c0:c1:c2:c3:c4``) and/or ``arch_index``; keys of
+  :class:`knas.truth.nats_sss.NATSSizeTruth` from columns ``{p}_{valid|test}_acc_{e}ep`` and
+  ``{p}_train_seconds_{e}ep`` (e = 90, 12, 1; cifar10 ``valid``: ``cifar10_valid_valid_acc_{e}ep``
+  first), ``valid_acc`` / ``test_acc`` = the 90-epoch ones;
+* ``nb101``: the tidy layout of shared/data/nb101.csv (``module_hash``, ``adj_upper_bits``,
+  ``ops``, ``epochs``, ``metric``, ``agg``, ``value``): one row per (arch, epochs, metric, repeat);
+  ``validation_accuracy`` / ``test_accuracy`` / ``training_time_s`` become ``valid_acc_{e}ep`` /
+  ``test_acc_{e}ep`` / ``train_seconds_{e}ep`` (``valid_acc`` / ``test_acc`` = 108 epochs), taking
+  per architecture the first available of: the mean over repeats (``agg = mean_of_3_repeats``), the
+  mean of the ``single_repeat`` rows, any other single value (``single_random_repeat``, ``max_of_3_repeats...``);
+  every row's ``module_hash`` must be the graph hash of its spec.
 """
 from __future__ import annotations
 
@@ -30,7 +44,8 @@ from knas.nb201.space import arch_of, index_of, validate
 from .base import PATH_KEY, STANDARD_KEYS, Oracle, TruthError
 
 PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16_120"}
-ID_COLUMNS = ("arch_str", "nb201_index")
+ID_COLUMNS = ("arch_str", "nb201_index", "arch_index", "module_hash")
+NB101_METRICS = {"validation_accuracy": "valid_acc", "test_accuracy": "test_acc", "training_time_s": "train_seconds"}
 
 
 def candidate_columns(dataset: str, key: str) -> list[str]:
@@ -77,12 +92,17 @@ class TableOracle(Oracle):
 
     kind = "table"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, space: str = "nb201"):
         super().__init__(path)
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        if not any(c in df.columns for c in ID_COLUMNS):
+        self.space = space
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(
+            path, dtype={"adj_upper_bits": str} if space == "nb101" else None)
+        if space != "nb201":
+            self._other_space(df, path)
+            return
+        if not any(c in df.columns for c in ID_COLUMNS[:2]):
             raise TruthError(
-                f"{PATH_KEY} = {str(path)!r}: a truth table needs a column {' or '.join(ID_COLUMNS)}; "
+                f"{PATH_KEY} = {str(path)!r}: a truth table needs a column {' or '.join(ID_COLUMNS[:2])}; "
                 f"found {', '.join(map(str, df.columns))}"
             )
         archs = _table_archs(df, path)
@@ -99,8 +119,81 @@ class TableOracle(Oracle):
                 if col is not None:
                     self.columns[dataset, key] = pd.to_numeric(df[col], errors="raise").to_numpy(np.float64)
 
-    def _lookup(self, arch: str, dataset: str) -> dict[str, Any]:
+    def _lookup_nb201(self, arch: str, dataset: str) -> dict[str, Any]:
         row = self.rows.get(arch)
         if row is None:
             raise self._missing(arch, "no row for it")
         return {key: col[row] for (ds, key), col in self.columns.items() if ds == dataset}
+
+    # ---- other spaces ------------------------------------------------------------------------
+
+    def _other_space(self, df: pd.DataFrame, path: Path) -> None:
+        backend = {"nats_sss": ("nats_sss", "NATSSizeTruth"), "nb101": ("nb101", "NB101Truth")}.get(self.space)
+        if backend is None:
+            raise TruthError(f"the table ground truth does not know space {self.space!r}")
+        import importlib
+
+        cls = getattr(importlib.import_module(f"knas.truth.{backend[0]}"), backend[1])
+        self.keys, self.fidelities, self.datasets = cls.keys, cls.fidelities, cls.datasets
+        space = self.search_space
+        where = f"{PATH_KEY} = {str(path)!r}"
+        values: dict[tuple[str, str, str], float] = {}  # (arch, dataset, key) -> value
+        if self.space == "nb101":
+            need = {"module_hash", "adj_upper_bits", "ops", "epochs", "metric", "agg", "value"}
+            if not need <= set(df.columns):
+                raise TruthError(f"{where}: an NB101 table needs columns {', '.join(sorted(need))}")
+            archs = {}
+            for spec_key, h in {(b, o): h for b, o, h in zip(df.adj_upper_bits, df.ops, df.module_hash)}.items():
+                b, o = spec_key
+                try:
+                    arch = space.validate(f"{b}:{','.join(str(o).split('|')[1:-1])}")
+                except ValueError as err:
+                    raise TruthError(f"{where}: {err}") from None
+                if space.key(arch) != h:
+                    raise TruthError(f"{where}: module_hash {h} is not the graph hash of {arch} ({space.key(arch)})")
+                archs[spec_key] = arch
+            df = df[df.metric.isin(NB101_METRICS)].assign(arch=[archs[k] for k in zip(
+                df.adj_upper_bits[df.metric.isin(NB101_METRICS)], df.ops[df.metric.isin(NB101_METRICS)])])
+            rank = np.where(df["agg"] == "mean_of_3_repeats", 0, np.where(df["agg"] == "single_repeat", 1, 2))
+            df = df.assign(rank=rank)
+            for (arch, e, metric), g in df.groupby(["arch", "epochs", "metric"]):
+                best = g[g["rank"] == g["rank"].min()]
+                v = float(best.value.mean()) if best["rank"].iloc[0] < 2 else float(best.value.iloc[0])
+                key = f"{NB101_METRICS[metric]}_{int(e)}ep"
+                values[arch, "cifar10", key] = v
+                if int(e) == 108 and metric != "training_time_s":
+                    values[arch, "cifar10", NB101_METRICS[metric]] = v
+        else:  # nats_sss: one row per architecture
+            if "arch_str" in df.columns:
+                try:
+                    archs = [space.validate(a) for a in df.arch_str]
+                except ValueError as err:
+                    raise TruthError(f"{where}: {err}") from None
+                if "arch_index" in df.columns and any(space.index_of(a) != int(i) for a, i in zip(archs, df.arch_index)):
+                    raise TruthError(f"{where}: arch_index does not follow the benchmark's index order")
+            elif "arch_index" in df.columns:
+                archs = [space.arch_of(int(i)) for i in df.arch_index]
+            else:
+                raise TruthError(f"{where}: a {self.space} table needs arch_str or arch_index")
+            for dataset in PREFIX:
+                p = PREFIX[dataset]
+                for e, (vk, tk, sk) in self.fidelities.items():
+                    cands = {vk: (["cifar10_valid_valid_acc_%dep" % e] if dataset == "cifar10" else [])
+                             + [f"{p}_valid_acc_{e}ep"], tk: [f"{p}_test_acc_{e}ep"], sk: [f"{p}_train_seconds_{e}ep"]}
+                    for key, cols in cands.items():
+                        col = next((c for c in cols if c in df.columns), None)
+                        if col is None:
+                            continue
+                        for a, v in zip(archs, pd.to_numeric(df[col], errors="raise")):
+                            values[a, dataset, key] = float(v)
+                            if e == 90 and key != sk:
+                                values[a, dataset, key.rsplit("_", 1)[0]] = float(v)
+        self._values = values
+        self.rows = {a: i for i, a in enumerate(dict.fromkeys(a for a, _, _ in values))}
+
+    def _lookup(self, arch: str, dataset: str) -> dict[str, Any]:
+        if self.space == "nb201":
+            return self._lookup_nb201(arch, dataset)
+        if arch not in self.rows:
+            raise self._missing(arch, "no row for it")
+        return {k: self._values[arch, dataset, k] for k in self.keys if (arch, dataset, k) in self._values}
