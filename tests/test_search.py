@@ -262,22 +262,26 @@ def test_clear_errors(oracle, cache, truth):
     with pytest.raises(ValueError, match="no 12-epoch validation accuracy"):
         run_strategy("rea", SPACE, only200, cache, seed=0)
     assert run_strategy("rea", SPACE, only200, cache, seed=0, epochs=200, max_trained=30).n_trained == 30
-    with pytest.raises(ValueError, match="oracle has no dataset 'cifar10'; allowed: synth, synth2"):
-        oracle.query(OPTIMUM, "cifar10")
-    with pytest.raises(ValueError, match=r"records only \[12, 200\] epochs"):
-        oracle.query(OPTIMUM, epochs=20)
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10' for the 'table' ground truth; allowed: synth, synth2"):
+        oracle.fidelity(OPTIMUM, "cifar10")
+    with pytest.raises(ValueError, match=r"records schedules of 12, 200 epochs"):
+        oracle.fidelity(OPTIMUM, epochs=20)
 
 
 # ---- oracle and cache ------------------------------------------------------------------------------------
 
 def test_table_oracle_fidelities(oracle):
-    full = oracle.query(OPTIMUM)
+    full = oracle.fidelity(OPTIMUM)
     assert full == {"valid_acc": 91.0, "test_acc": 90.5, "train_seconds": 1000.0}
-    short = oracle.query(OPTIMUM, epochs=12)
+    short = oracle.fidelity(OPTIMUM, epochs=12)
     assert short == {"valid_acc": 71.0, "test_acc": 70.0, "train_seconds": 100.0 + 26}
-    other = oracle.query(OPTIMUM, "synth2")
+    other = oracle.fidelity(OPTIMUM, "synth2")
     assert other["valid_acc"] == 90.5 and math.isnan(other["train_seconds"])
-    assert oracle.with_dataset("synth2").query(OPTIMUM)["test_acc"] == 91.0
+    assert oracle.with_dataset("synth2").fidelity(OPTIMUM)["test_acc"] == 91.0
+    # the same object answers the truth stage's query (all keys) and the papers' queries
+    assert oracle.query(OPTIMUM, "synth")["valid_acc_12ep"] == 71.0 and math.isnan(oracle.query(OPTIMUM, "synth")["train_loss"])
+    assert oracle.final_accuracy(OPTIMUM, "synth", "test") == 90.5
+    assert oracle.accuracy_at(OPTIMUM, 12, "synth") == 71.0 and oracle.train_seconds(OPTIMUM, "synth", 12) == 126.0
 
 
 def test_proxy_cache_computes_missing_entries_once(scores):
@@ -506,10 +510,10 @@ def test_truth_backend_adapter_agrees_with_table_oracle(shared_data):
     assert set(truth.datasets) == {"cifar10", "cifar100", "ImageNet16-120"}
     acc = pd.read_csv(shared_data / "nb201_accuracy.csv", nrows=50)
     for row in acc.itertuples():
-        q = truth.query(row.arch_str)
+        q = truth.fidelity(row.arch_str)
         assert q["valid_acc"] == row.cifar10_valid_valid_acc_200ep and q["test_acc"] == row.cifar10_test_acc_200ep
-        assert truth.query(row.arch_str, "cifar100")["test_acc"] == row.cifar100_test_acc_200ep
-        assert truth.query(row.arch_str, epochs=12)["test_acc"] == row.cifar10_test_acc_12ep_1seed
+        assert truth.fidelity(row.arch_str, "cifar100")["test_acc"] == row.cifar100_test_acc_200ep
+        assert truth.fidelity(row.arch_str, epochs=12)["test_acc"] == row.cifar10_test_acc_12ep_1seed
     with pytest.raises(ValueError, match="no 12-epoch validation accuracy"):
         run_strategy("rea", NB201Space(), truth, None, seed=0)  # the export has no 12-epoch valid acc
     res = run_strategy("rea", NB201Space(), truth, None, seed=0, epochs=200, max_trained=20)

@@ -425,11 +425,11 @@ def test_search_oracle_reads_nb201_and_nats_files(kind, nb201_file, nats_dir):
         oracle = load_truth_oracle(kind, str(path), dataset)
         for k, arch in enumerate(ARCHS):
             want = expected(k, dataset)
-            got = oracle.query(arch, dataset, epochs=200)
+            got = oracle.fidelity(arch, dataset, epochs=200)
             assert got["valid_acc"] == pytest.approx(want["valid_acc"])
             assert got["test_acc"] == pytest.approx(want["test_acc"])
             assert got["train_seconds"] == pytest.approx(want["train_seconds_200ep"])
             if (k, dataset) != DROP_12EP:
-                got12 = oracle.query(arch, dataset, epochs=12)
+                got12 = oracle.fidelity(arch, dataset, epochs=12)
                 assert got12["valid_acc"] == pytest.approx(want["valid_acc_12ep"])
                 assert got12["train_seconds"] == pytest.approx(want["train_seconds_12ep"])

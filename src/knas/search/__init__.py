@@ -30,7 +30,7 @@ import importlib
 
 from .cache import ProxyCache, scoring_callback
 from .context import Budget, BudgetExhausted, SearchContext, SearchResult
-from .oracle import RECORD_KEYS, Oracle, TableOracle, TruthOracle, load_truth_oracle
+from .oracle import RECORD_KEYS, Oracle, TableOracle, load_truth_oracle
 from .registry import STRATEGIES, StrategySpec, register
 from .runner import format_table, get_strategy, plot_search, run_repeats, run_strategy, summary_table
 from .space import GridSpace, NB201Space, get_space
@@ -62,7 +62,6 @@ __all__ = [
     "SearchResult",
     "StrategySpec",
     "TableOracle",
-    "TruthOracle",
     "format_table",
     "get_space",
     "get_strategy",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .context import SearchContext, best_by
-from .oracle import check_epochs
 from .registry import register
 
 
@@ -30,7 +29,7 @@ def random_search(ctx: SearchContext, epochs: int = 12) -> str | None:
     Deviation: the architecture that would overrun the time budget is not trained (NATS-Bench's
     ``random_wo_share.py`` counts it); NB201's REA uses the same rule as here.
     """
-    check_epochs(epochs)
+    ctx.check_epochs(epochs)
     ctx.require_training_budget("random_search")
     history: list[tuple[str, float]] = []
     with ctx.budgeted():

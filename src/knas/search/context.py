@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 from knas.selection import first_best
 
 from .cache import ProxyCache
-from .oracle import Oracle, check_epochs
+from .oracle import Oracle
 from .space import GridSpace
 
 
@@ -197,21 +197,30 @@ class SearchContext:
                                "seconds": self.sim_seconds})
         return {n: known[n] for n in names}
 
+    def check_epochs(self, epochs: int) -> int:
+        """``epochs`` must be one of the oracle's schedules (any positive integer without an oracle)."""
+        if self.oracle is not None:
+            return self.oracle.check_epochs(epochs)
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise ValueError(f"epochs={epochs!r}: must be a positive integer")
+        return epochs
+
     def train(self, arch: str, epochs: int = 200) -> float:
-        """"Train" ``arch``: the oracle's validation accuracy after ``epochs`` (12 or 200) on the
-        search dataset; charges the recorded training time."""
+        """"Train" ``arch``: the oracle's validation accuracy after ``epochs`` (one of the oracle's
+        schedules) on the search dataset; charges the recorded training time."""
         if self.oracle is None:
             raise ValueError("this strategy trains architectures but no oracle was given")
-        check_epochs(epochs)
+        self.check_epochs(epochs)
         b = self.budget
         if b.max_trained is not None and self.n_trained + 1 > b.max_trained:
             self._stop("max_trained", f"max_trained={b.max_trained} trainings already done")
-        rec = self.oracle.query(arch, epochs=epochs)
+        rec = self.oracle.fidelity(arch, epochs=epochs)
         acc = rec["valid_acc"]
         if acc is None or math.isnan(acc):
             raise ValueError(
                 f"the oracle has no {epochs}-epoch validation accuracy for {arch!r} on {self.oracle.dataset!r}; "
-                f"use a benchmark with these records or another epochs= (allowed: 12, 200)"
+                f"use a benchmark with these records or another epochs= (allowed: "
+                f"{', '.join(map(str, sorted(self.oracle.fidelities)))})"
             )
         cost = rec["train_seconds"]
         untimed = cost is None or math.isnan(cost)
@@ -235,7 +244,7 @@ class SearchContext:
         arch = self.space.validate(arch)
         valid = test = math.nan
         if self.oracle is not None:
-            final = self.oracle.query(arch, epochs=200)
+            final = self.oracle.fidelity(arch)  # the full schedule
             valid, test = final["valid_acc"], final["test_acc"]
         wall = self.wall_seconds()
         return SearchResult(

@@ -4,7 +4,6 @@ from __future__ import annotations
 import collections
 
 from .context import SearchContext, best_by, ranked
-from .oracle import check_epochs
 from .registry import check_int, register
 
 
@@ -33,10 +32,10 @@ def _evolve(
         ctx.check_time_bound(name, cycles)
 
 
-def _check(population: int, sample_size: int, epochs: int, cycles) -> None:
+def _check(ctx: SearchContext, population: int, sample_size: int, epochs: int, cycles) -> None:
     check_int("population", population)
     check_int("sample_size", sample_size)
-    check_epochs(epochs)
+    ctx.check_epochs(epochs)
     if cycles is not None:
         check_int("cycles", cycles, minimum=0)
 
@@ -65,7 +64,7 @@ def rea(ctx: SearchContext, population: int = 10, sample_size: int = 3, epochs: 
     wall time to the budget; here the budget is simulated seconds only, so runs are
     deterministic (the wall time is still reported in ``search_seconds``).
     """
-    _check(population, sample_size, epochs, cycles)
+    _check(ctx, population, sample_size, epochs, cycles)
     ctx.require_training_budget("rea", cycles)
     pop: collections.deque = collections.deque()
     history: list[tuple[str, float]] = []
@@ -103,7 +102,7 @@ def area(ctx: SearchContext, population: int = 10, sample_size: int = 3, n_init:
     Deviation: the NASWOT repository has no AREA code (``search.py`` is best-of-N only); the
     draw without replacement (so the initial population has no duplicates) is this package's choice.
     """
-    _check(population, sample_size, epochs, cycles)
+    _check(ctx, population, sample_size, epochs, cycles)
     n_init = 2 * population if n_init is None else check_int("n_init", n_init)
     if n_init < population:
         raise ValueError(f"parameter n_init={n_init}: must be >= population={population}")

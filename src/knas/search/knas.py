@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .context import SearchContext, best_by, ranked
-from .oracle import check_epochs
 from .registry import check_int, register
 
 
@@ -31,7 +30,7 @@ def knas_topk(ctx: SearchContext, n: int = 100, k: int = 20, proxy: str = "mgm",
     """
     check_int("n", n)
     check_int("k", k)
-    check_epochs(epochs)
+    ctx.check_epochs(epochs)
     if n > ctx.space.size:
         raise ValueError(f"parameter n={n}: larger than the search space ({ctx.space.size} architectures)")
     direction = ctx.direction(proxy)

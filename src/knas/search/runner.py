@@ -98,7 +98,7 @@ def run_repeats(
             "params": json.dumps(params, sort_keys=True, default=str),
         }
         for ds in datasets:
-            final = oracle.query(res.arch, dataset=ds, epochs=200)
+            final = oracle.fidelity(res.arch, dataset=ds)  # the full schedule
             row[f"{ds}__valid_acc"] = final["valid_acc"]
             row[f"{ds}__test_acc"] = final["test_acc"]
         rows.append(row)

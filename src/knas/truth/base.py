@@ -23,6 +23,7 @@ Standard keys (accuracies in %, times in seconds, NaN when the backend does not 
 from __future__ import annotations
 
 import abc
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ class Oracle(abc.ABC):
     """
 
     kind: str = ""
-    space: str = "nb201"
+    space: str | None = "nb201"  # None: strings are taken as they are (tests' toy spaces)
+    dataset: str | None = None  # the search dataset: the default of fidelity()
     datasets: tuple[str, ...] = BENCHMARK_DATASETS
     keys: tuple[str, ...] = STANDARD_KEYS  # the row of every architecture (NB201's standard keys)
     extra_keys: tuple[str, ...] = ()  # backend-specific keys returned after the standard ones
@@ -95,14 +97,35 @@ class Oracle(abc.ABC):
 
     def validate(self, arch: str) -> str:
         """Canonical string of ``arch`` in this benchmark's space (ValueError naming the bad part)."""
-        return self.search_space.validate(arch)
+        return arch if self.space is None else self.search_space.validate(arch)
 
     def query(self, arch: str, dataset: str) -> dict[str, float]:
-        """The :attr:`keys` (then :attr:`extra_keys`) of ``arch`` on ``dataset``."""
-        arch = self.validate(arch)
-        self.check_dataset(dataset)
-        found = self._lookup(arch, dataset)
-        return {k: to_float(found.get(k)) for k in (*self.keys, *self.extra_keys)}
+        """The :attr:`keys` (then :attr:`extra_keys`) of ``arch`` on ``dataset`` (memoised)."""
+        memo = self.__dict__.setdefault("_memo", {})
+        hit = memo.get((arch, dataset))
+        if hit is None:
+            canon = self.validate(arch)
+            self.check_dataset(dataset)
+            found = self._lookup(canon, dataset)
+            hit = memo[arch, dataset] = {k: to_float(found.get(k)) for k in (*self.keys, *self.extra_keys)}
+        return dict(hit)
+
+    def with_dataset(self, dataset: str) -> "Oracle":
+        """A copy of this oracle whose default (search) dataset is ``dataset``."""
+        other = copy.copy(self)
+        other.dataset = self.check_dataset(dataset)
+        return other
+
+    def fidelity(self, arch: str, dataset: str | None = None, epochs: int | None = None) -> dict[str, float]:
+        """What a search "training" of ``arch`` returns: ``{valid_acc, test_acc, train_seconds}``
+        after the ``epochs``-epoch schedule (default: the full one) on ``dataset`` (default: the
+        search dataset :attr:`dataset`)."""
+        ds = self.dataset if dataset is None else dataset
+        if ds is None:
+            raise TruthError(f"no dataset given and the {self.kind!r} oracle has no search dataset (with_dataset)")
+        keys = self.fidelities[self.check_epochs(self.full_epochs if epochs is None else epochs)]
+        rec = self.query(arch, ds)
+        return {"valid_acc": rec[keys[0]], "test_acc": rec[keys[1]], "train_seconds": rec[keys[2]]}
 
     def check_epochs(self, epochs: int) -> int:
         if epochs not in self.fidelities:

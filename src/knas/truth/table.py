@@ -197,3 +197,54 @@ class TableOracle(Oracle):
         if arch not in self.rows:
             raise self._missing(arch, "no row for it")
         return {k: self._values[arch, dataset, k] for k in self.keys if (arch, dataset, k) in self._values}
+
+
+class FrameOracle(Oracle):
+    """An oracle over a DataFrame with one row per architecture, given the columns explicitly:
+    ``columns = {dataset: {key: column}}`` with keys among the schedules' keys
+    (:attr:`Oracle.fidelities`: ``valid_acc``, ``test_acc``, ``train_seconds_200ep``,
+    ``valid_acc_12ep``, ``test_acc_12ep``, ``train_seconds_12ep`` for NB201); unmapped keys are
+    NaN. Example (the shared NB201 export)::
+
+        FrameOracle(df, {"cifar10": {"valid_acc": "cifar10_valid_valid_acc_200ep",
+                                     "test_acc": "cifar10_test_acc_200ep"}}, arch_col="arch_str")
+
+    ``canonical`` (optional) maps each table string to the search space's canonical string;
+    ``space=None`` (default) takes strings as they are, any dataset names allowed.
+    """
+
+    kind = "table"
+
+    def __init__(self, frame, columns, *, arch_col: str = "arch", dataset: str | None = None, canonical=None,
+                 space: str | None = None):
+        super().__init__(None)
+        self.space = space
+        if arch_col not in frame.columns:
+            raise TruthError(f"oracle table has no architecture column {arch_col!r}; columns: {list(frame.columns)}")
+        if not columns:
+            raise TruthError("a table oracle needs at least one dataset in `columns`")
+        archs = [canonical(a) if canonical else a for a in frame[arch_col].tolist()]
+        if len(set(archs)) != len(archs):
+            raise TruthError("oracle table lists an architecture twice")
+        self._row = {a: i for i, a in enumerate(archs)}
+        allowed = [k for f in self.fidelities.values() for k in f]
+        self._values: dict[str, dict[str, list[float]]] = {}
+        for ds, mapping in columns.items():
+            bad = sorted(set(mapping) - set(allowed))
+            if bad:
+                raise TruthError(f"dataset {ds!r}: unknown record key(s) {bad}; allowed: {', '.join(allowed)}")
+            missing = [c for c in mapping.values() if c not in frame.columns]
+            if missing:
+                raise TruthError(f"dataset {ds!r}: column(s) {missing} not in the oracle table")
+            self._values[ds] = {k: frame[c].astype(float).tolist() for k, c in mapping.items()}
+        self.datasets = tuple(columns)
+        self.dataset = self.check_dataset(dataset if dataset is not None else self.datasets[0])
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def _lookup(self, arch: str, dataset: str) -> dict[str, Any]:
+        i = self._row.get(arch)
+        if i is None:
+            raise TruthError(f"architecture {arch!r} is not in the oracle table")
+        return {k: v[i] for k, v in self._values[dataset].items()}
