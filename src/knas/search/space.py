@@ -3,9 +3,10 @@
 A :class:`GridSpace` has ``num_edges`` edges and ``len(ops)`` candidate operations per edge,
 so ``len(ops) ** num_edges`` architectures. Strategies see an architecture as a canonical
 string (the key of the score cache and the oracle) and, where they need it (REINFORCE), as
-its *actions*: the tuple of op indices, one per edge. :class:`NB201Space` is the NAS-Bench-201
-cell (6 edges x 5 ops) with the benchmark's strings and index order; a small
-``GridSpace(3, ("a", "b", "c"))`` is what the tests search.
+its *actions*: the tuple of op indices, one per edge. The benchmark spaces (NB201, NATS-SSS,
+NB101) are those of :mod:`knas.spaces` (``NB201Space`` is :class:`knas.spaces.nb201.NB201Space`,
+which has the same draws and actions); a small ``GridSpace(3, ("a", "b", "c"))`` is what the
+tests search.
 
 Sampling and mutation take a :class:`random.Random` so a run is reproducible from its seed:
 
@@ -129,44 +130,17 @@ class GridSpace:
         return self.to_str(acts)
 
 
-class NB201Space(GridSpace):
-    """The NAS-Bench-201 cell: 6 edges (:data:`knas.nb201.EDGES` order) x 5 ops.
+# The benchmark spaces are knas.spaces' (one implementation per space); GridSpace stays the toy
+# edges x ops space the tests search.
+from knas.spaces import get_space as _registered  # noqa: E402
+from knas.spaces import names as _names  # noqa: E402
+from knas.spaces.nb201 import NB201Space  # noqa: E402,F401
 
-    Strings are the benchmark's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``; :meth:`index_of` is the
-    NB201 / NATS-Bench topology index. Codes, sampling and mutation agree with
-    :mod:`knas.nb201.space` (``sample`` = one draw of ``knas.nb201.sample(1, ..., unique=False)``,
-    ``mutate`` consumes the same draws as :func:`knas.nb201.mutate`).
-    """
-
-    name = "nb201"
-
-    def __init__(self):
-        from knas.nb201 import space as nb
-
-        super().__init__(len(nb.EDGES), nb.OPS, name="nb201")
-        self._nb = nb
-
-    def __repr__(self) -> str:
-        return "NB201Space()"
-
-    def to_str(self, actions: Sequence[int]) -> str:
-        actions = tuple(int(a) for a in actions)
-        if len(actions) != self.num_edges or not all(0 <= a < self.num_ops for a in actions):
-            raise ValueError(f"nb201: actions {actions!r} must be 6 op indices in 0..4")
-        return self._nb.to_str([self.ops[a] for a in actions])
-
-    def actions(self, arch: str) -> tuple[int, ...]:
-        return tuple(self._op_index[op] for op in self._nb.parse(arch))
-
-    def index_of(self, arch: str) -> int:
-        return self._nb.index_of(arch)
+SPACES = {name: (lambda n=name: _registered(n)) for name in _names()}
 
 
-SPACES = {"nb201": NB201Space}
-
-
-def get_space(name: str) -> GridSpace:
-    """A search space by name (``nb201``)."""
+def get_space(name: str):
+    """A search space by name (``space.name``: the spaces of :mod:`knas.spaces`)."""
     if name not in SPACES:
         raise ValueError(f"unknown search space {name!r}; allowed: {', '.join(SPACES)}")
     return SPACES[name]()

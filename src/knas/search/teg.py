@@ -199,6 +199,8 @@ def teg_reinforce(ctx: SearchContext, steps: int = 500, lr: float = 0.04, moment
     momentum = check_float("momentum", momentum, strict=False)
     if momentum >= 1:
         raise ValueError(f"parameter momentum={momentum}: must be < 1")
+    if not hasattr(ctx.space, "num_edges"):
+        raise ValueError(f"this strategy samples one op per edge; space {ctx.space.name!r} is not an edges x ops cell")
     gen = np.random.default_rng(ctx.seed)
     E, K = ctx.space.num_edges, ctx.space.num_ops
     logits = 1e-3 * gen.standard_normal((E, K))  # (E, K)

@@ -25,6 +25,9 @@ class NB201Space(Space):
     datasets = NATS_DATASETS
     ops = nb.OPS
     edges = nb.EDGES
+    # an "edges x ops" cell: strategies that act per edge (TEG's REINFORCE) use these
+    num_edges = len(nb.EDGES)
+    num_ops = len(nb.OPS)
 
     def parse(self, arch: str) -> tuple[str, ...]:
         return nb.parse(arch)
@@ -34,6 +37,23 @@ class NB201Space(Space):
 
     def index_of(self, arch: str) -> int:
         return nb.index_of(arch)
+
+    def actions(self, arch: str) -> tuple[int, ...]:
+        """Op index of every edge (in :data:`knas.nb201.EDGES` order)."""
+        return tuple(self.ops.index(op) for op in nb.parse(arch))
+
+    def to_str(self, actions: Sequence[int]) -> str:
+        """Canonical string of one op index per edge (inverse of :meth:`actions`)."""
+        actions = tuple(int(a) for a in actions)
+        if len(actions) != self.num_edges or not all(0 <= a < self.num_ops for a in actions):
+            raise ValueError(f"nb201: actions {actions!r} must be {self.num_edges} op indices in 0..{self.num_ops - 1}")
+        return nb.to_str([self.ops[a] for a in actions])
+
+    def encode(self, arch: str) -> int:
+        return nb.encode(arch)
+
+    def decode(self, code: int) -> str:
+        return nb.decode(code)
 
     def arch_of(self, index: int) -> str:
         return nb.arch_of(index)
