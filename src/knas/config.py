@@ -35,14 +35,25 @@ def is_dry_run(argv) -> bool:
     return False
 
 
-def _check_archs(archs, key: str) -> None:
-    from knas.nb201.space import validate
+def _check_archs(archs, key: str, space: str = "nb201") -> None:
+    from knas.spaces import get_space
 
+    validate = get_space(space).validate
     for i, arch in enumerate(archs):
         try:
             validate(arch)
         except ValueError as err:
-            raise ConfigError(f"config key {key}[{i}] = {arch!r}: {err}") from None
+            raise ConfigError(f"config key {key}[{i}] = {arch!r} (space.name = {space!r}): {err}") from None
+
+
+def space_options(config: dict[str, Any]) -> dict[str, int]:
+    """The network options of the configured space (``space.<option>`` keys it has; e.g. nb201:
+    ``C``, ``N``; nb101: ``stem_channels``, ``num_stacks``, ``cells_per_stack``; nats_sss: none)."""
+    from knas.spaces import get_space
+
+    sp = config.get("space", {})
+    space = get_space(sp.get("name", "nb201"))
+    return space.options(**{k: sp[k] for k in space.network_options if k in sp})
 
 
 def _check_file(path, key: str) -> None:
@@ -59,17 +70,32 @@ def check_config(config: dict[str, Any]) -> None:
       or ImageNet16-120, which needs a login to download);
     - ``train.n_archs`` does not exceed the number of architectures studied.
     """
+    space = config.get("space", {}).get("name", "nb201")
+    from knas.spaces import names as space_names
+
+    if space not in space_names():
+        raise ConfigError(f"config key space.name = {space!r} is unknown; allowed: {', '.join(space_names())}")
+    try:
+        space_options(config)
+    except ValueError as err:
+        raise ConfigError(f"config key space: {err}") from None
     sample = config.get("sample", {})
-    _check_archs(sample.get("archs", []), "sample.archs")
+    _check_archs(sample.get("archs", []), "sample.archs", space)
     if sample.get("file"):
         _check_file(sample["file"], "sample.file")
         with open(sample["file"]) as fh:
             lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
         if not lines:
             raise ConfigError(f"config key sample.file: {sample['file']!r} lists no architecture")
-        _check_archs(lines, f"sample.file ({sample['file']}) line")
+        _check_archs(lines, f"sample.file ({sample['file']}) line", space)
     truth = config.get("truth", {})
-    from knas.truth import check_benchmark_path
+    from knas.truth import BENCHMARK_SPACE, check_benchmark_path
+
+    bench = truth.get("benchmark", "train")
+    if BENCHMARK_SPACE.get(bench, space) != space:
+        raise ConfigError(f"config key truth.benchmark = {bench!r} holds {BENCHMARK_SPACE[bench]} architectures, but "
+                          f"space.name = {space!r}; allowed for {space}: "
+                          + ", ".join(b for b in (*BENCHMARK_SPACE, "table", "train") if BENCHMARK_SPACE.get(b, space) == space))
 
     if truth.get("benchmark", "train") != "train":
         if truth.get("path") and not os.path.exists(os.path.expanduser(truth["path"])):
@@ -106,7 +132,7 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
     if config.get("search", {}).get("runs") and truth.get("benchmark", "train") == "train":
         raise ConfigError("config key search.runs needs a benchmark as oracle: set truth.benchmark to "
-                          "table, nb201 or nats_tss (strategies query architectures nobody trained)")
+                          "a benchmark of the space or table (strategies query architectures nobody trained)")
     data = config.get("data", {})
     _check_file(data.get("split_file"), "data.split_file")
     dataset = data.get("dataset", "digits")
