@@ -58,3 +58,35 @@ def test_batched_mgm_and_knas_code_equal_the_per_example_loop(space):
     for name, ref in (("mgm", official_mgm), ("knas_code", official_knas_code)):
         ours = P.compute(name, net, batch, P.Context(net, batch, seed=0)).value
         assert ours == pytest.approx(ref(net, batch.x, batch.y), rel=1e-10), name
+
+
+@pytest.mark.parametrize("space", list(CASES))
+def test_scoring_stage_builds_the_configured_space(space):
+    """knas.scoring builds each architecture through knas.spaces (for nb201: the same networks,
+    hence the same scores, as knas.nb201.build_network)."""
+    import torch as th
+
+    from knas.data.prepared import PreparedData
+    from knas.scoring import ScoringConfig, score_architectures
+
+    g = th.Generator().manual_seed(0)
+    split = lambda n: (th.randint(0, 256, (n, 3, 16, 16), generator=g, dtype=th.uint8),  # noqa: E731
+                       th.randint(0, 10, (n,), generator=g))
+    data = PreparedData("synth", 10, (0.5,) * 3, (0.25,) * 3, 0, False, 0, "test",
+                        {"train": split(64), "valid": split(64), "test": split(16)})
+    arch, opts = CASES[space]
+    cfg = ScoringConfig(batch_size=64, device="cpu", space=space, space_options={} if space == "nb201" else opts,
+                        **({"C": 4, "N": 1} if space == "nb201" else {}))
+    table = score_architectures([arch], ["naswot", "synflow", "params"], data, cfg, progress=False)
+    s = get_space(space)
+    assert table.arch_id.tolist() == [s.index_of(arch)]
+    assert table.params.tolist() == [s.cost(arch, **opts).params]
+    if space == "nb201":  # bit for bit what the stage computed before spaces (knas.nb201 directly)
+        import knas.nb201 as nb
+        from knas.scoring import make_batch
+
+        net = nb.build_network(arch, C=4, N=1, num_classes=10, seed=0)
+        batch = make_batch(data, cfg, th.device("cpu"), need_val=False)
+        ctx = P.Context(net, batch, seed=0, planned=["naswot", "synflow", "params"])
+        for name in ("naswot", "synflow", "params"):
+            assert table[name].tolist() == [P.compute(name, net, batch, ctx).value], name

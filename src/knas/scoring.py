@@ -23,7 +23,6 @@ import pandas as pd
 import torch
 
 from knas import proxies as P
-from knas.nb201 import build_network, index_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,8 @@ class ScoringConfig:
 
     C: int = 16  # NB201 channels of the first stage
     N: int = 5  # cells per stage
+    space: str = "nb201"  # space.name: whose networks are built (knas.spaces)
+    space_options: dict = field(default_factory=dict)  # network options of other spaces (nb101: stem_channels, ...)
     batch_size: int = 64  # images in the scoring batch (zero-cost / TEG use 64)
     batch_seed: int = 0  # which images (same for every architecture)
     split: str = "train"  # split the scoring batch is drawn from
@@ -79,6 +80,7 @@ def score_architectures(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Score ``archs`` with ``proxy_names`` on a fixed batch of ``data`` (a PreparedData)."""
+    from knas.spaces import get_space
     from knas.utils import get_device
 
     specs = [P.get(name) for name in proxy_names]  # unknown names fail here, before any work
@@ -86,17 +88,20 @@ def score_architectures(
     if unknown:
         raise ValueError(f"options given for proxies not being scored: {sorted(unknown)}")
     device = get_device(cfg.device)
+    space = get_space(cfg.space)
+    net_options = space.options(**({"C": cfg.C, "N": cfg.N} if cfg.space == "nb201" else {}), **cfg.space_options)
     batch = make_batch(data, cfg, device, need_val=any(s.needs_val for s in specs))
     if progress is None:
         progress = sys.stderr.isatty()
     rows = []
     t_start = time.perf_counter()
     for i, arch in enumerate(archs):
-        net = build_network(arch, C=cfg.C, N=cfg.N, num_classes=data.num_classes, seed=cfg.init_seed).to(device)
+        net = space.build_network(arch, num_classes=data.num_classes, input_size=batch.x.shape[-1],
+                                  seed=cfg.init_seed, **net_options).to(device)
         if i == 0:
             P.check_batch(net, batch)
         ctx = P.Context(net, batch, seed=cfg.init_seed, planned=proxy_names)
-        row = {"arch_id": index_of(arch), "arch": arch}
+        row = {"arch_id": space.index_of(arch), "arch": arch}
         for spec in specs:
             t0 = time.perf_counter()
             res = P.compute(spec.name, net, batch, ctx, **cfg.options.get(spec.name, {}))
