@@ -90,3 +90,25 @@ def test_scoring_stage_builds_the_configured_space(space):
         ctx = P.Context(net, batch, seed=0, planned=["naswot", "synflow", "params"])
         for name in ("naswot", "synflow", "params"):
             assert table[name].tolist() == [P.compute(name, net, batch, ctx).value], name
+
+
+@pytest.mark.parametrize("space", ["nats_sss", "nb101"])
+def test_training_stage_on_the_space_and_its_truth(space, tmp_path):
+    """knas.train trains the space's network (digits, 1 epoch); the history names the space and
+    the 'train' ground truth of that space reads it."""
+    from knas.data import prepare
+    from knas.train import TrainConfig, train_architecture
+    from knas.truth import TruthError, load_oracle
+
+    data = prepare("digits", None, tmp_path / "digits.npz", seed=0)
+    arch, opts = CASES[space]
+    cfg = TrainConfig(epochs=1, batch_size=256, device="cpu", seed=0, space=space, space_options=opts)
+    h = train_architecture(arch, data, tmp_path / "run", cfg, progress=False)
+    assert h["finished"] and h["space"] == space and h["config"]["space"] == space
+    assert h["params"] == get_space(space).cost(arch, **opts).params
+    oracle = load_oracle("train", tmp_path / "run", space=space)
+    assert oracle.query(arch, "digits")["valid_acc"] == h["final"]["valid_acc"]
+    with pytest.raises(TruthError, match=f"is a run of space '{space}', not 'nb201'"):
+        load_oracle("train", tmp_path / "run")
+    with pytest.raises(ValueError, match="TrainConfig.space = 'nb301' is invalid; allowed: nb201, nats_sss, nb101"):
+        TrainConfig(space="nb301")

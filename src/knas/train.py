@@ -36,7 +36,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from knas.data import iterate_batches, load_prepared
-from knas.nb201.model import build_network
 from knas.utils import atomic_path, get_device, seed_everything, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -74,6 +73,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (does not affect resume checks)
     train_split: str = "train"  # NB201 "cifar10-valid": train; NB201 "cifar10": train+valid (eval on test)
     eval_split: str = "valid"  # split evaluated after every epoch ("valid_*" in the history)
+    space: str = "nb201"  # space.name (knas.spaces): whose network is trained; C and N are nb201's
+    space_options: dict = field(default_factory=dict)  # network options of other spaces (nb101: stem_channels, ...)
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, allowed: str) -> None:
@@ -96,10 +97,28 @@ class TrainConfig:
         need(isinstance(self.device, str), "device", "auto, cpu, cuda, cuda:N")
         need(isinstance(self.train_split, str) and bool(self.train_split), "train_split", "a split name, e.g. train or train+valid")
         need(isinstance(self.eval_split, str) and bool(self.eval_split), "eval_split", "a split name, e.g. valid or test")
+        from knas.spaces import names as space_names
+
+        need(self.space in space_names(), "space", ", ".join(space_names()))
+        need(isinstance(self.space_options, dict), "space_options", "a dict of the space's network options")
+
+    def record(self) -> dict[str, Any]:
+        """The config as histories and checkpoints store it (an nb201 run without space options
+        stores no space fields: its files are those of the NB201-only versions)."""
+        d = asdict(self)
+        if self.space == "nb201" and not self.space_options:
+            del d["space"], d["space_options"]
+        return d
+
+    def network_options(self) -> dict[str, int]:
+        from knas.spaces import get_space
+
+        base = {"C": self.C, "N": self.N} if self.space == "nb201" else {}
+        return get_space(self.space).options(**base, **self.space_options)
 
     def result_fields(self) -> dict[str, Any]:
         """The fields that determine the result (everything but ``device``)."""
-        return {k: v for k, v in asdict(self).items() if k not in _NON_RESULT_FIELDS}
+        return {k: v for k, v in self.record().items() if k not in _NON_RESULT_FIELDS}
 
 
 def _is_int(v) -> bool:
@@ -375,7 +394,10 @@ def train_architecture(
             )
 
     seed_everything(cfg.seed)
-    net = build_network(arch, C=cfg.C, N=cfg.N, num_classes=int(data.num_classes), seed=cfg.seed).to(device)
+    from knas.spaces import get_space
+
+    net = get_space(cfg.space).build_network(arch, num_classes=int(data.num_classes), input_size=data.input_shape[-1],
+                                             seed=cfg.seed, **cfg.network_options()).to(device)
     optimizer = torch.optim.SGD(
         net.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
     )
@@ -420,7 +442,8 @@ def train_architecture(
 
     history: dict[str, Any] = {
         "arch": arch,
-        "config": asdict(cfg),
+        "config": cfg.record(),
+        **({} if cfg.space == "nb201" else {"space": cfg.space}),
         "data_path": str(data_path),
         "data_sha256": data_sha,
         "device": str(device),
@@ -450,7 +473,7 @@ def _save_checkpoint(path, arch, cfg, data_sha, net, optimizer, schedule, epoch,
     state = {
         "format_version": FORMAT_VERSION,
         "arch": arch,
-        "config": asdict(cfg),
+        "config": cfg.record(),
         "data_sha256": data_sha,
         "epoch": epoch,  # epochs completed
         "model": net.state_dict(),
