@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from knas.nb201.flops import count_flops, count_params
+from knas.spaces.flops import count_flops, count_params
 from knas.spaces import get_space
 from knas.spaces.nats_sss import CHANNELS, GENOTYPE
 

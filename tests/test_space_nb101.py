@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from knas.nb201.flops import count_flops, count_params
+from knas.spaces.flops import count_flops, count_params
 from knas.spaces import get_space
 from knas.spaces import nb101
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import knas.nb201 as nb201
-from knas.nb201.flops import count_flops, count_params
+from knas.spaces.flops import count_flops, count_params
 from knas.spaces import Space, get_space, names
 
 SMALL = {"nb201": {"C": 4, "N": 1}, "nats_sss": {}, "nb101": {"stem_channels": 8, "cells_per_stack": 1}}

@@ -73,7 +73,7 @@ def study_archs():
     from knas.study import sample_table
 
     s = config["sample"]
-    return sample_table(s["n"], s["seed"], s["archs"], s["file"])
+    return sample_table(s["n"], s["seed"], s["archs"], s["file"], space=config["space"]["name"])
 
 
 ARCHS = study_archs()

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import autograd, nn
 
-from ..nb201.flops import count_flops
+from ..spaces.flops import count_flops
 from .registry import register
 from .base import (Context, Keys, ProxyBatch, ProxyResult, check_n, finite_or_flag, is_cuda_oom, logits_of,
                    working_copy)
@@ -491,7 +491,7 @@ def params(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
 def flops(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
     """Forward multiply-accumulates of Conv2d/Linear (+bias adds) for one input, raw count; higher is better, as in the zero-cost paper.
 
-    Counted by :func:`knas.nb201.flops.count_flops` on one zero input of shape ``(1, *x.shape[1:])``
+    Counted by :func:`knas.spaces.flops.count_flops` on one zero input of shape ``(1, *x.shape[1:])``
     (an eval-mode no-grad forward; the model's mode is restored): the definition of xautodl's
     ``get_model_infos`` (conv/linear only). Deviation: the ``flops`` stored in the NB201
     benchmark are larger (e.g. 122.35M vs 117.88M for arch 117 on cifar10-valid); they were
