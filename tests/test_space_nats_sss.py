@@ -32,6 +32,10 @@ def test_strings_and_benchmark_index_order():
     with pytest.raises(ValueError, match="nats_sss index 32768"):
         SPACE.arch_of(32768)
     assert not SPACE.is_degenerate("8:8:8:8:8")
+    from knas.nb201 import parse
+    from knas.spaces.nats_sss_model import CELL_EDGES
+
+    assert [op for _, _, op in CELL_EDGES] == list(parse(GENOTYPE))
 
 
 def test_cost_equals_the_benchmark_for_all_98304_rows(shared_data):

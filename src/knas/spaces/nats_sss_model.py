@@ -5,8 +5,7 @@ Reproduces ``xautodl/models/shape_infers/InferTinyCellNet.py`` with ``cell_infer
 created in the same order with the same names, so under the same torch seed ``state_dict()`` and
 outputs equal ``xautodl.models.get_cell_based_tiny_net({'name': 'infer.shape.tiny', 'channels':
 arch, 'genotype': GENOTYPE, 'num_classes': k})``. The ops shared with NB201 (``ReLUConvBN``,
-``ResNetBasicblock``) are the same classes as :mod:`knas.nb201.model` (both benchmarks use
-xautodl's). Differences: ``forward`` returns the logits only (xautodl: ``(features, logits)``).
+``ResNetBasicblock``) are :mod:`knas.spaces.xautodl_ops`, which NB201's network uses too. Differences: ``forward`` returns the logits only (xautodl: ``(features, logits)``).
 """
 from __future__ import annotations
 
@@ -15,10 +14,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from knas.nb201.model import Identity, ReLUConvBN, ResNetBasicblock
-from knas.nb201.space import EDGES, parse as parse_cell
+from .xautodl_ops import Identity, ReLUConvBN, ResNetBasicblock
 
-from .nats_sss import GENOTYPE, NUM_LAYERS, to_str
+from .nats_sss import NUM_LAYERS, to_str
 
 
 class ChannelSkip(nn.Module):
@@ -44,16 +42,19 @@ def _op(name: str, C_in: int, C_out: int) -> nn.Module:
     raise ValueError(f"op {name!r} does not occur in the SSS cell")
 
 
+# the fixed cell GENOTYPE as (to, from, op) edges, in the order xautodl's InferCell builds them
+CELL_EDGES = ((1, 0, "nor_conv_3x3"), (2, 0, "nor_conv_3x3"), (2, 1, "nor_conv_3x3"),
+              (3, 0, "skip_connect"), (3, 1, "nor_conv_3x3"), (3, 2, "nor_conv_3x3"))
+
+
 class ShapeCell(nn.Module):
     """The fixed SSS cell ``C_in -> C_out``: edges leaving node 0 map ``C_in -> C_out``, the
-    others ``C_out -> C_out``; ``layers[k]`` is the op on ``EDGES[k]``, node i = sum over j<i."""
+    others ``C_out -> C_out``; ``layers[k]`` is the op on ``CELL_EDGES[k]``, node i = sum over j<i."""
 
-    def __init__(self, C_in: int, C_out: int, genotype: str = GENOTYPE):
+    def __init__(self, C_in: int, C_out: int):
         super().__init__()
-        self.edges = EDGES
-        self.layers = nn.ModuleList(
-            _op(op, C_in if j == 0 else C_out, C_out) for (i, j), op in zip(EDGES, parse_cell(genotype))
-        )
+        self.edges = tuple((i, j) for i, j, _ in CELL_EDGES)
+        self.layers = nn.ModuleList(_op(op, C_in if j == 0 else C_out, C_out) for i, j, op in CELL_EDGES)
         self.in_dim, self.out_dim = C_in, C_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
