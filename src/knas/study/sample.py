@@ -9,8 +9,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from knas.nb201 import space
-
 
 def sample_table(
     n: int | str = 100,
