@@ -80,10 +80,41 @@ ARCHS = study_archs()
 
 
 def arch_of_id(wildcards):
-    """The NB201 arch string of the ``arch_id`` wildcard (its benchmark index)."""
-    from knas.nb201 import arch_of
+    """The arch string of the ``arch_id`` wildcard (its index in the configured space)."""
+    from knas.spaces import get_space
 
-    return arch_of(int(wildcards.arch_id))
+    return get_space(config["space"]["name"]).arch_of(int(wildcards.arch_id))
+
+
+def space_args(wildcards=None):
+    """``--space`` and ``--space-options`` of the configured space (NB201's C and N go as --C/--N)."""
+    import json
+
+    from knas.config import space_options
+
+    name = config["space"]["name"]
+    opts = {} if name == "nb201" else space_options(config)
+    return f"--space {name} --space-options '{json.dumps(opts, sort_keys=True)}'"
+
+
+def search_truth_options():
+    """``--truth-options`` of the search stage (the truth backend's options, as JSON)."""
+    import json
+
+    t = config["truth"]
+    opts = {"nats_sss": {"hp": t["hp"]}, "nb101": {"agg": t["agg"]}}.get(t["benchmark"], {})
+    return f"--truth-options '{json.dumps(opts, sort_keys=True)}'"
+
+
+def truth_options():
+    """Backend options of the truth stage: the space, NATS-SSS's schedule, NB101's aggregation."""
+    t = config["truth"]
+    out = f"--space {config['space']['name']}"
+    if t["benchmark"] == "nats_sss":
+        out += f" --hp {t['hp']}"
+    if t["benchmark"] == "nb101":
+        out += f" --agg {t['agg']}"
+    return out
 
 
 def epochs_of_phase(wildcards):

@@ -25,6 +25,7 @@ rule score:
         options=proxy_options,
         C=config["space"]["C"],
         N=config["space"]["N"],
+        space=space_args(),
         batch=config["scoring"]["batch_size"],
         batch_seed=config["scoring"]["batch_seed"],
         init_seed=config["scoring"]["init_seed"],
@@ -33,7 +34,7 @@ rule score:
     shell:
         "python -m knas score --proxy {wildcards.proxy}"
         " --archs {input.archs} --data {input.data} --shard {wildcards.shard}/{params.shards}"
-        " --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
+        " {params.space} --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
         " --init-seed {params.init_seed} {params.augment} --device {params.device}"
         " --options '{params.options}' --no-progress --out {output} > {log} 2>&1"
 

@@ -31,6 +31,7 @@ rule train:
         wd=config["train"]["weight_decay"],
         C=config["space"]["C"],
         N=config["space"]["N"],
+        space=space_args(),
         seed=config["seed"],
         device=config["device"],
         nesterov="" if config["train"]["nesterov"] else "--no-nesterov",
@@ -40,5 +41,5 @@ rule train:
         " --batch-size {params.batch} --lr {params.lr}"
         " --momentum {params.momentum} --weight-decay {params.wd}"
         " {params.nesterov}"
-        " --C {params.C} --N {params.N} --seed {params.seed} --device {params.device}"
+        " {params.space} --C {params.C} --N {params.N} --seed {params.seed} --device {params.device}"
         " --no-progress > {log} 2>&1"

@@ -2,6 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+
+def space_flags() -> argparse.ArgumentParser:
+    """The search space (``space.name``) and its network options other than NB201's ``--C``/``--N``
+    (``space.<option>``, e.g. ``{"stem_channels": 16}`` for nb101) as JSON."""
+    from knas.spaces import names
+
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("space")
+    g.add_argument("--space", default="nb201", choices=names(), help="search space (space.name; default nb201)")
+    g.add_argument("--space-options", type=json.loads, default={},
+                   help='JSON network options of the space, e.g. \'{"stem_channels": 16}\' (nb201: use --C/--N)')
+    return p
 
 
 def scoring_flags() -> argparse.ArgumentParser:
@@ -11,7 +25,7 @@ def scoring_flags() -> argparse.ArgumentParser:
     from knas.scoring import ScoringConfig
 
     d = ScoringConfig()
-    p = argparse.ArgumentParser(add_help=False)
+    p = argparse.ArgumentParser(add_help=False, parents=[space_flags()])
     g = p.add_argument_group("scoring")
     g.add_argument("--C", type=int, default=d.C, help=f"NB201 channels of the first stage (default {d.C})")
     g.add_argument("--N", type=int, default=d.N, help=f"cells per stage (default {d.N})")
@@ -27,4 +41,5 @@ def scoring_config(args: argparse.Namespace, **extra):
     from knas.scoring import ScoringConfig
 
     return ScoringConfig(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
-                         init_seed=args.init_seed, device=args.device, **extra)
+                         init_seed=args.init_seed, device=args.device, space=args.space,
+                         space_options=args.space_options, **extra)

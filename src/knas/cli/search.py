@@ -57,7 +57,10 @@ def cmd_search(args: argparse.Namespace) -> None:
         directions = dict(parse_direction(d) for d in args.direction or [])
         table = pd.concat(tables, ignore_index=True).drop_duplicates("arch", keep="first") if tables else None
         cache = ProxyCache(table, compute, canonical=space.validate, higher_is_better=directions)
-    oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset)
+    opts = dict(args.truth_options)
+    if args.truth_kind in ("table", "train"):
+        opts["space"] = args.space
+    oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset, **opts)
     runs = run_repeats(
         args.strategy, space, oracle, cache, repeats=args.repeats, seed=args.seed, label=args.label,
         eval_datasets=args.eval_datasets, **params,
@@ -100,13 +103,15 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--strategy", required=True, choices=sorted(reg))
     p.add_argument("--scores", default=None, help="score table (.parquet/.csv: arch, <proxy>, <proxy>__seconds)")
-    p.add_argument("--truth", required=True, help="benchmark file (table .parquet/.csv, NB201 .pth, NATS-tss dir)")
+    p.add_argument("--truth", required=True, help="benchmark file (table .parquet/.csv, NB201 .pth, NATS-tss/-sss "
+                   "dir, NB101 .tfrecord/.pkl)")
+    p.add_argument("--truth-options", type=json.loads, default={},
+                   help='JSON options of the backend, e.g. \'{"hp": "12"}\' (nats_sss), \'{"agg": "max"}\' (nb101)')
     p.add_argument("--truth-kind", default="table", choices=TRUTH_KINDS, help="benchmark backend (default table)")
     p.add_argument("--dataset", default="cifar10", help="search dataset (default cifar10)")
     p.add_argument("--eval-datasets", nargs="+", default=None,
                    help=f"datasets the found architecture is reported on (default: all the benchmark has, "
                         f"e.g. {' '.join(BENCHMARK_DATASETS)})")
-    p.add_argument("--space", default="nb201", choices=["nb201"])
     p.add_argument("--repeats", type=int, default=None, help="number of runs (default: the strategy's, 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
     p.add_argument("--label", default=None, help="strategy label in the tables (default: name + changed params)")

@@ -1,4 +1,4 @@
-"""``knas train``: one NB201 architecture with the benchmark's recipe, resumable (:mod:`knas.train`)."""
+"""``knas train``: one architecture (of ``--space``) with NB201's recipe, resumable (:mod:`knas.train`)."""
 from __future__ import annotations
 
 import argparse
@@ -10,14 +10,16 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``knas train`` on an argparse sub-parser set; it calls :func:`cmd_train`."""
     from knas.train import LR_SCHEDULES, TrainConfig
 
+    from .common import space_flags
+
     d = TrainConfig()
     p = sub.add_parser(
-        "train",
-        help="train one NB201 architecture (NB201 recipe, resumable)",
+        "train", parents=[space_flags()],
+        help="train one architecture (NB201 recipe, resumable)",
         description="Train one NB201 architecture with NB201's recipe; writes OUT/checkpoint.pt each "
         "epoch (a rerun resumes) and OUT/history.json at the end.",
     )
-    p.add_argument("--arch", required=True, help="NB201 architecture string |op~0|+|op~0|op~1|+|...|")
+    p.add_argument("--arch", required=True, help="architecture string of --space (NB201: |op~0|+|op~0|op~1|+|...|)")
     p.add_argument("--data", required=True, help="prepared data file (.npz from `knas.data.prepare`)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"number of epochs (default {d.epochs})")

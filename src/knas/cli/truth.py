@@ -22,13 +22,18 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     p.add_argument("--histories", nargs="*", default=[], help="train: history.json files")
     p.add_argument("--allow-pickle", action="store_true", help="nb201: unpickle the .pth fully (trusted file only)")
+    from knas.spaces import names
+
+    p.add_argument("--space", default="nb201", choices=names(), help="search space of the architectures (space.name)")
+    p.add_argument("--hp", default=None, help="nats_sss: schedule of valid_acc/test_acc (90, 12 or 01; default 90)")
+    p.add_argument("--agg", default=None, help="nb101: aggregation over repeats (mean, max, repeat:K; default mean)")
     p.set_defaults(func=cmd_truth)
     return p
 
 
 def cmd_truth(args: argparse.Namespace) -> int:
     """Entry point of ``knas truth``."""
-    from knas.truth import TruthError, load_oracle, truth_table
+    from knas.truth import BENCHMARK_SPACE, TruthError, load_oracle, truth_table
     from knas.utils import read_table, write_table
 
     kw: dict[str, Any] = {}
@@ -36,6 +41,14 @@ def cmd_truth(args: argparse.Namespace) -> int:
         kw["allow_pickle"] = True
     if args.benchmark == "train":
         kw.update(histories=args.histories, dataset=args.dataset)
+    if args.benchmark in ("table", "train"):
+        kw["space"] = args.space
+    elif args.space != BENCHMARK_SPACE[args.benchmark]:
+        kw["space"] = args.space  # load_oracle names the mismatch
+    if args.hp is not None and args.benchmark == "nats_sss":
+        kw["hp"] = args.hp
+    if args.agg is not None and args.benchmark == "nb101":
+        kw["agg"] = args.agg
     oracle = load_oracle(args.benchmark, args.path, **kw)
     archs = read_table(args.archs)
     if "arch" not in archs.columns:
