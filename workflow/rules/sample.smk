@@ -14,6 +14,7 @@ rule sample:
         seed=config["sample"]["seed"],
         archs=" ".join(f"--arch '{a}'" for a in config["sample"]["archs"]),
         file=f"--file {config['sample']['file']}" if config["sample"]["file"] else "",
+        space=config["space"]["name"],
     shell:
-        "python -m knas sample --n {params.n} --seed {params.seed} {params.archs} {params.file}"
+        "python -m knas sample --space {params.space} --n {params.n} --seed {params.seed} {params.archs} {params.file}"
         " --out {output.table} > {log} 2>&1"

@@ -23,7 +23,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from knas.utils import write_table
 
     n = args.n if args.n == "all" else int(args.n)
-    table = sample_table(n, args.seed, args.arch or (), args.file)
+    table = sample_table(n, args.seed, args.arch or (), args.file, space=args.space)
     write_table(args.out, table)
     print(f"{len(table)} architectures -> {args.out}")
 
@@ -53,5 +53,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--arch", action="append", help="explicit arch string (repeatable)")
     p.add_argument("--file", default=None, help="file with one arch string per line")
+    from knas.spaces import names
+
+    p.add_argument("--space", default="nb201", choices=names(), help="search space (space.name; default nb201)")
     p.add_argument("--out", required=True, help=".csv or .parquet")
     p.set_defaults(func=cmd_sample)

@@ -86,11 +86,14 @@ def report(scores_path, truth_path, corr_dir, selection_path, histories: Sequenc
     corr = read_table(Path(corr_dir) / "correlations.csv")
     summary = read_table(Path(corr_dir) / "repeated_sampling_summary.csv")
     selection = read_table(selection_path)
+    from knas.config import space_options
+    from knas.spaces import get_space
+
+    space_name = config["space"].get("name", "nb201")
+    index_of = get_space(space_name).index_of
     hist = {}
     for p in histories:
         h = read_json(p)
-        from knas.nb201 import index_of
-
         hist[index_of(h["arch"])] = h
     benchmark = config["truth"]["benchmark"]
     metric = primary_metric(truth, benchmark)
@@ -103,15 +106,19 @@ def report(scores_path, truth_path, corr_dir, selection_path, histories: Sequenc
     timed = methods.rename(columns={"method": "strategy"}).dropna(subset=["accuracy", "search_seconds"])
     plots.accuracy_vs_search_time(timed, out / "figures" / "accuracy_vs_search_time.png")
     smoke = config["data"]["dataset"] == "digits"
+    if space_name == "nb201":
+        size, network, bench = f"C={config['space']['C']}, N={config['space']['N']}", "NB201", "NAS-Bench-201"
+    else:
+        size = ", ".join(f"{k}={v}" for k, v in space_options(config).items()) or "the benchmark's widths"
+        network, bench = f"space {space_name}", f"{space_name} benchmark"
     lines = [f"# knas study `{config['study']}`", ""]
     if smoke:
         lines += ["> **Smoke configuration**: scikit-learn's 8x8 digits and a small network "
-                  f"(C={config['space']['C']}, N={config['space']['N']}); numbers show the pipeline works, "
-                  "not NAS-Bench-201 results.", ""]
+                  f"({size}); numbers show the pipeline works, not {bench} results.", ""]
     lines += [
         f"- dataset: {config['data']['dataset']}; architectures: {len(scores)}; "
         f"ground truth: `{benchmark}` (metric `{metric}`)",
-        f"- network: NB201 C={config['space']['C']}, N={config['space']['N']}; scoring batch "
+        f"- network: {network} {size}; scoring batch "
         f"{config['scoring']['batch_size']} (seed {config['scoring']['batch_seed']}), init seed {config['scoring']['init_seed']}",
         "",
         "## Search methods (KNAS Table 1)",
