@@ -112,3 +112,60 @@ def test_training_stage_on_the_space_and_its_truth(space, tmp_path):
         load_oracle("train", tmp_path / "run")
     with pytest.raises(ValueError, match="TrainConfig.space = 'nb301' is invalid; allowed: nb201, nats_sss, nb101"):
         TrainConfig(space="nb301")
+
+
+class _SyntheticOracle:
+    """A ground truth of a whole space computed from the architecture (more parameters = better),
+    with training times: an Oracle of knas.truth for the search strategies."""
+
+    @staticmethod
+    def make(space_name, full):
+        from knas.truth.base import Oracle
+
+        space = get_space(space_name)
+        opts = {"nb101": {"stem_channels": 8, "cells_per_stack": 1}}.get(space_name, {})
+
+        class Synthetic(Oracle):
+            kind = "synthetic"
+            datasets = ("cifar10",)
+            dataset = "cifar10"
+            keys = ("valid_acc", "test_acc", f"train_seconds_{full}ep", "valid_acc_12ep", "test_acc_12ep",
+                    "train_seconds_12ep")
+            fidelities = {full: ("valid_acc", "test_acc", f"train_seconds_{full}ep"),
+                          12: ("valid_acc_12ep", "test_acc_12ep", "train_seconds_12ep")}
+
+            def _lookup(self, arch, dataset):
+                p = space.cost(arch, **opts).params
+                acc = 100 * p / (p + 1e5)
+                return {"valid_acc": acc, "test_acc": acc - 0.5, f"train_seconds_{full}ep": 100.0,
+                        "valid_acc_12ep": acc - 10, "test_acc_12ep": acc - 11, "train_seconds_12ep": 12.0}
+
+        Synthetic.space = space_name
+        return Synthetic(None)
+
+
+@pytest.mark.parametrize("space_name, full", [("nats_sss", 90), ("nb101", 108)])
+def test_search_strategies_on_the_new_spaces(space_name, full):
+    import pandas as pd
+
+    from knas.search import ProxyCache, run_repeats, summary_table
+
+    space = get_space(space_name)
+    oracle = _SyntheticOracle.make(space_name, full)
+    opts = {"nb101": {"stem_channels": 8, "cells_per_stack": 1}}.get(space_name, {})
+    cache = ProxyCache(compute=lambda arch, names: {"params": float(space.cost(arch, **opts).params),
+                                                    "params__seconds": 0.01})
+    runs = pd.concat([
+        run_repeats("naswot", space, oracle, cache, repeats=5, seed=0, n=20, proxy="params"),
+        run_repeats("random", space, oracle, cache, repeats=5, seed=0),
+        run_repeats("rea", space, oracle, cache, repeats=2, seed=0, epochs=12, max_trained=40),
+        run_repeats("area", space, oracle, cache, repeats=2, seed=0, epochs=full, proxy="params", max_trained=40),
+    ], ignore_index=True)
+    assert all(space.validate(a) == a for a in runs.arch)
+    assert runs.arch_index.tolist() == [space.index_of(a) for a in runs.arch]
+    s = summary_table(runs).set_index("strategy")
+    assert s.loc["naswot(n=20,proxy=params)", "cifar10__test_mean"] > s.loc["random", "cifar10__test_mean"]
+    with pytest.raises(ValueError, match="records schedules of 12, %d epochs" % full):
+        run_repeats("rea", space, oracle, cache, repeats=1, seed=0, epochs=200, max_trained=3)
+    with pytest.raises(ValueError, match="not an edges x ops cell"):
+        run_repeats("teg_reinforce", space, oracle, cache, repeats=1, seed=0)
