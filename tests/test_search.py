@@ -16,11 +16,11 @@ from knas import nb201
 from knas.search import (
     Budget,
     GridSpace,
-    NB201Space,
     ProxyCache,
     SearchContext,
     TableOracle,
     format_table,
+    get_space,
     get_strategy,
     names,
     plot_search,
@@ -129,7 +129,7 @@ def test_grid_space_codes_sampling_mutation():
 
 
 def test_nb201_space_agrees_with_knas_nb201():
-    sp = NB201Space()
+    sp = get_space("nb201")
     assert sp.size == nb201.num_archs == 15625
     assert [sp.sample(random.Random(s)) for s in range(5)] == [nb201.sample(1, s, unique=False)[0] for s in range(5)]
     r1, r2 = random.Random(7), random.Random(7)
@@ -488,7 +488,7 @@ def test_nb201_best_of_100_by_params_beats_random(shared_data):
         return {"params": float(nb201.nb201_cost(arch, C=16, N=5, num_classes=10)[0]), "params__seconds": 0.0}
 
     cache = ProxyCache(compute=params)
-    space = NB201Space()
+    space = get_space("nb201")
     best = run_repeats("naswot", space, oracle, cache, repeats=100, seed=0, n=100, proxy="params")
     rand = run_repeats("random", space, oracle, cache, repeats=100, seed=0)
     s = summary_table(pd.concat([best, rand], ignore_index=True)).set_index("strategy")
@@ -515,6 +515,6 @@ def test_truth_backend_adapter_agrees_with_table_oracle(shared_data):
         assert truth.fidelity(row.arch_str, "cifar100")["test_acc"] == row.cifar100_test_acc_200ep
         assert truth.fidelity(row.arch_str, epochs=12)["test_acc"] == row.cifar10_test_acc_12ep_1seed
     with pytest.raises(ValueError, match="no 12-epoch validation accuracy"):
-        run_strategy("rea", NB201Space(), truth, None, seed=0)  # the export has no 12-epoch valid acc
-    res = run_strategy("rea", NB201Space(), truth, None, seed=0, epochs=200, max_trained=20)
+        run_strategy("rea", get_space("nb201"), truth, None, seed=0)  # the export has no 12-epoch valid acc
+    res = run_strategy("rea", get_space("nb201"), truth, None, seed=0, epochs=200, max_trained=20)
     assert res.n_trained == 20 and res.untimed_trainings == 20

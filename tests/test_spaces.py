@@ -78,10 +78,11 @@ def test_nb201_adapter_is_knas_nb201():
     space = get_space("nb201")
     assert space.sample_n(40, 7) == nb201.sample(40, 7)
     assert space.sample_n(40, 7, unique=False) == nb201.sample(40, 7, unique=False)
-    from knas.search.space import NB201Space as SearchSpace  # the search layer's draws agree too
+    from knas.search import get_space as search_space  # the search layer's space is this one
 
     r1, r2, r3 = random.Random(2), random.Random(2), random.Random(2)
-    search = SearchSpace()
+    search = search_space("nb201")
+    assert search is space
     arch = space.sample(r1)
     assert arch == search.sample(r2) == nb201.decode(r3.randrange(15625))
     for _ in range(30):

@@ -15,8 +15,8 @@ Each strategy is a module registering itself (:mod:`.registry`) with its paper's
 
 Usage::
 
-    from knas.search import NB201Space, ProxyCache, TableOracle, run_repeats, summary_table
-    runs = run_repeats("naswot", NB201Space(), oracle, ProxyCache(scores), repeats=100, seed=0, n=10)
+    from knas.search import ProxyCache, TableOracle, get_space, run_repeats, summary_table
+    runs = run_repeats("naswot", get_space("nb201"), oracle, ProxyCache(scores), repeats=100, seed=0, n=10)
     summary_table(runs)
 
 A run sees the world through a :class:`SearchContext`: proxy values from the score cache
@@ -33,7 +33,7 @@ from .context import Budget, BudgetExhausted, SearchContext, SearchResult
 from .oracle import RECORD_KEYS, Oracle, TableOracle, load_truth_oracle
 from .registry import STRATEGIES, StrategySpec, register
 from .runner import format_table, get_strategy, plot_search, run_repeats, run_strategy, summary_table
-from .space import GridSpace, NB201Space, get_space
+from .space import GridSpace, get_space
 
 MODULES = ("baselines", "naswot", "knas", "evolution", "teg")
 
@@ -53,7 +53,6 @@ __all__ = [
     "Budget",
     "BudgetExhausted",
     "GridSpace",
-    "NB201Space",
     "Oracle",
     "ProxyCache",
     "RECORD_KEYS",

@@ -4,8 +4,8 @@ A :class:`GridSpace` has ``num_edges`` edges and ``len(ops)`` candidate operatio
 so ``len(ops) ** num_edges`` architectures. Strategies see an architecture as a canonical
 string (the key of the score cache and the oracle) and, where they need it (REINFORCE), as
 its *actions*: the tuple of op indices, one per edge. The benchmark spaces (NB201, NATS-SSS,
-NB101) are those of :mod:`knas.spaces` (``NB201Space`` is :class:`knas.spaces.nb201.NB201Space`,
-which has the same draws and actions); a small ``GridSpace(3, ("a", "b", "c"))`` is what the
+NB101) are those of :mod:`knas.spaces` (:func:`get_space`; NB201's keeps the draws and actions
+described here); a small ``GridSpace(3, ("a", "b", "c"))`` is what the
 tests search.
 
 Sampling and mutation take a :class:`random.Random` so a run is reproducible from its seed:
@@ -134,7 +134,6 @@ class GridSpace:
 # edges x ops space the tests search.
 from knas.spaces import get_space as _registered  # noqa: E402
 from knas.spaces import names as _names  # noqa: E402
-from knas.spaces.nb201 import NB201Space  # noqa: E402,F401
 
 SPACES = {name: (lambda n=name: _registered(n)) for name in _names()}
 
