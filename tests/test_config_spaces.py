@@ -32,6 +32,10 @@ def test_space_enum_matches_the_registry():
      r"nats_tss, table, train"),
     ({"space": {"name": "nats_sss"}, "truth": {"benchmark": "nats_tss"}}, r"allowed for nats_sss: nats_sss, table"),
     ({"space": {"name": "nb101", "stem_channels": 0}}, r"config key space: stem_channels must be a positive"),
+    ({"space": {"name": "nats_sss"}, "scoring": {"proxies": ["linear_regions"]}, "select": {"proxy": "linear_regions"}},
+     r"scoring.options.linear_regions.protocol = 'thin'.*set it to 'full'"),
+    ({"space": {"name": "nb101"}, "search": {"runs": {"t": {"strategy": "teg_reinforce"}}}},
+     r"search.runs.t.strategy = 'teg_reinforce'.*not available for space.name = 'nb101'"),
 ])
 def test_bad_space_configs(config, match):
     with pytest.raises(ConfigError, match=match):

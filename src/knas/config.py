@@ -125,6 +125,16 @@ def check_config(config: dict[str, Any]) -> None:
         if isinstance(n, int) and n > batch:
             raise ConfigError(f"config key scoring.batch_size = {batch} is smaller than proxy {name!r} option "
                               f"n={n}; raise scoring.batch_size or set scoring.options.{name}.n")
+    if space != "nb201":  # what is defined on NB201 cells only
+        lr = (scoring.get("options", {}).get("linear_regions") or {}).get("protocol", "thin")
+        if "linear_regions" in scoring.get("proxies", []) and lr != "full":
+            raise ConfigError(f"config key scoring.options.linear_regions.protocol = {lr!r}: TE-NAS's thin network "
+                              f"is defined on NB201 cells only; with space.name = {space!r} set it to 'full'")
+        for run, spec in (config.get("search", {}).get("runs") or {}).items():
+            if spec.get("strategy") in ("teg_reinforce", "teg_evolution"):
+                raise ConfigError(f"config key search.runs.{run}.strategy = {spec['strategy']!r}: TEG's strategies "
+                                  "(one op per edge; linear regions of the NB201 thin network) are defined on NB201 "
+                                  f"cells only; not available for space.name = {space!r}")
     sel = config.get("select", {}).get("proxy", "mgm")
     scored = set(scoring.get("proxies", []))
     comps = P.members(sel) if sel in P.catalog() else (sel,)
