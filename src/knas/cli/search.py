@@ -98,7 +98,7 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "table, trainings from the benchmark. Strategies and their parameters (defaults): "
         + "; ".join(f"{s.name} ({', '.join(f'{k}={v}' for k, v in s.defaults.items()) or '-'})" for s in reg.values()),
     )
-    p.add_argument("--strategy", required=True, choices=sorted(reg))
+    p.add_argument("--strategy", required=True, choices=sorted(reg), help="search strategy: " + ", ".join(sorted(reg)))
     p.add_argument("--scores", default=None, help="score table (.parquet/.csv: arch, <proxy>, <proxy>__seconds)")
     p.add_argument("--truth", required=True, help="benchmark file (table .parquet/.csv, NB201 .pth, NATS-tss dir)")
     p.add_argument("--truth-kind", default="table", choices=TRUTH_KINDS, help="benchmark backend (default table)")
@@ -106,7 +106,7 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--eval-datasets", nargs="+", default=None,
                    help=f"datasets the found architecture is reported on (default: all the benchmark has, "
                         f"e.g. {' '.join(BENCHMARK_DATASETS)})")
-    p.add_argument("--space", default="nb201", choices=["nb201"])
+    p.add_argument("--space", default="nb201", choices=["nb201"], help="search space (default nb201)")
     p.add_argument("--repeats", type=int, default=None, help="number of runs (default: the strategy's, 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
     p.add_argument("--label", default=None, help="strategy label in the tables (default: name + changed params)")

@@ -44,3 +44,29 @@ def sample_table(
             "arch": chosen,
         }
     )
+
+
+def read_archs(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an architecture table (``knas sample`` output, or any table with an ``arch`` column).
+
+    Returns ``order``, ``arch_id``, ``arch`` (canonical strings; ``order`` = row order when the
+    table has none). A table without an ``arch`` column, without rows, or with an invalid arch
+    string is a ValueError naming the file and the row.
+    """
+    from knas.utils import read_table
+
+    table = read_table(path)
+    if "arch" not in table.columns:
+        raise ValueError(f"{path}: an architecture table needs an 'arch' column of NB201 strings (as "
+                         f"`knas sample` writes); found columns: {', '.join(map(str, table.columns)) or 'none'}")
+    if len(table) == 0:
+        raise ValueError(f"{path}: the architecture table has no rows")
+    archs = []
+    for row, a in enumerate(table["arch"]):
+        try:
+            archs.append(space.validate(a))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}, row {row}: {err}") from None
+    order = table["order"].tolist() if "order" in table.columns else range(len(archs))
+    return pd.DataFrame({"order": order, "arch_id": [space.index_of(a) for a in archs], "arch": archs})
+
