@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -241,25 +242,80 @@ def test_finished_run_is_a_no_op(full_run, digits, monkeypatch):
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
 
 
-def test_mismatched_rerun_is_an_error(full_run, digits, tmp_path):
+def test_run_of_other_settings_is_discarded_and_retrained(full_run, digits, tmp_path, caplog):
+    """Issue 11, case 1 (library level): a checkpoint or history of other settings never blocks
+    and is never resumed; it is discarded with a warning and the new settings train from scratch."""
     out, _ = full_run
-    # finished run (history.json) asked for another config / arch
-    with pytest.raises(ValueError, match=r"config\.epochs 3 != 5"):
-        train_architecture(ARCH, digits, out, dataclasses.replace(CFG, epochs=5), progress=False)
-    with pytest.raises(ValueError, match="arch"):
-        train_architecture(OTHER_ARCH, digits, out, CFG, progress=False)
-    # unfinished run (checkpoint only)
-    part = tmp_path / "part"
     small = dataclasses.replace(CFG, C=4, batch_size=256)
+    fresh = {}
+
+    def fresh_run(cfg, arch=ARCH, data=digits):
+        key = (arch, str(data), cfg)
+        if key not in fresh:
+            fresh[key] = _no_time(train_architecture(arch, data, tmp_path / f"fresh{len(fresh)}", cfg, progress=False))
+        return fresh[key]
+
+    # a finished run (history.json + checkpoint) asked for other settings: epochs up, then another arch
+    work = tmp_path / "finished"
+    work.mkdir()
+    for f in (HISTORY, CHECKPOINT):
+        (work / f).write_bytes((out / f).read_bytes())
+    more = dataclasses.replace(small, epochs=4)
+    with caplog.at_level("WARNING", logger="knas.train"):
+        got = train_architecture(ARCH, digits, work, more, progress=False)
+    assert re.search(r"history\.json: finished run of other settings .*config\.C 8 != 4", caplog.text)
+    assert re.search(r"checkpoint\.pt: checkpoint of other settings .*config\.epochs 3 != 4", caplog.text)
+    assert _no_time(got) == fresh_run(more) and len(got["epochs"]) == 4
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="knas.train"):
+        got = train_architecture(OTHER_ARCH, digits, work, more, progress=False)
+    assert "arch" in caplog.text and _no_time(got) == fresh_run(more, OTHER_ARCH)
+    # an unfinished run (checkpoint only): lr changed, then other data
+    part = tmp_path / "part"
     train_architecture(ARCH, digits, part, small, progress=False, max_epochs_this_call=1)
-    with pytest.raises(ValueError, match=r"checkpoint\.pt.*config\.lr 0\.1 != 0\.05"):
-        train_architecture(ARCH, digits, part, dataclasses.replace(small, lr=0.05), progress=False)
-    with pytest.raises(ValueError, match="arch"):
-        train_architecture(OTHER_ARCH, digits, part, small, progress=False)
+    caplog.clear()
+    lower = dataclasses.replace(small, lr=0.05)
+    with caplog.at_level("WARNING", logger="knas.train"):
+        got = train_architecture(ARCH, digits, part, lower, progress=False)
+    assert re.search(r"checkpoint\.pt: checkpoint of other settings .*config\.lr 0\.1 != 0\.05", caplog.text)
+    assert _no_time(got) == fresh_run(lower)
+    (part / HISTORY).unlink()
     other_data = prepare("digits", None, tmp_path / "digits_seed1.npz", seed=1)  # another split
-    with pytest.raises(ValueError, match="prepared data file differs"):
-        train_architecture(ARCH, other_data, part, small, progress=False)
-    assert _load_ckpt(part / CHECKPOINT)["epoch"] == 1  # errors leave the checkpoint alone
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="knas.train"):
+        got = train_architecture(ARCH, other_data, part, lower, progress=False)
+    assert "prepared data file differs" in caplog.text
+    assert _no_time(got) == fresh_run(lower, data=other_data)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip_byte"])
+def test_damaged_checkpoint_is_discarded_and_training_restarts(digits, tmp_path, caplog, damage):
+    """Issue 11, case 3: a truncated/damaged checkpoint.pt never stops training with a traceback."""
+    small = dataclasses.replace(CFG, C=4, batch_size=256, epochs=2)
+    ref = _no_time(train_architecture(ARCH, digits, tmp_path / "ref", small, progress=False))
+    run = tmp_path / "run"
+    train_architecture(ARCH, digits, run, small, progress=False, max_epochs_this_call=1)
+    ckpt = run / CHECKPOINT
+    raw = ckpt.read_bytes()
+    if damage == "truncate":
+        ckpt.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        ckpt.write_bytes(b"not a checkpoint")
+    else:  # same size, one byte changed: only the recorded SHA-256 can tell
+        ckpt.write_bytes(raw[:100] + bytes([raw[100] ^ 1]) + raw[101:])
+    with caplog.at_level("WARNING", logger="knas.train"):
+        got = train_architecture(ARCH, digits, run, small, progress=False)
+    assert re.search(r"checkpoint\.pt: unreadable checkpoint .*training starts over", caplog.text), caplog.text
+    assert _no_time(got) == ref
+
+
+def test_out_that_is_a_file_fails_before_training(digits, tmp_path, monkeypatch):
+    """Issue 11, case 3: `knas train --out FILE` stops at once, not after an epoch."""
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    monkeypatch.setattr(kt, "train_one_epoch", lambda *a, **k: pytest.fail("trained before checking --out"))
+    with pytest.raises(ValueError, match="an existing file; the output must be a directory"):
+        train_architecture(ARCH, digits, f, CFG, progress=False)
 
 
 def test_bad_arguments_are_clear_errors(digits, tmp_path):

@@ -127,6 +127,13 @@ BAD_CONFIGS = {
         {"data": {"dataset": "ImageNet16-120", "root": "/nonexistent-knas-data"}},
         ["data.dataset", "train_data_batch_1", "/nonexistent-knas-data"],
     ),
+    # issue 11: values that used to stop a study only after compute (the rest: tests/test_reliability.py)
+    "momentum 1.0": ({"train": {"momentum": 1.0}}, ["train.momentum = 1.0", "[0, 1)"]),
+    "proxy option out of range": ({"scoring": {"options": {"mgm": {"n": 0}}}}, ["scoring.options.mgm", "n = 0"]),
+    "sample too small": ({"sample": {"n": 2}}, ["sample.n", "at least 3"]),
+    "study outside results": ({"study": ".."}, ["study", "does not match"]),
+    "duplicate top-k sizes": ({"select": {"k": [2, 2]}}, ["k", "non-unique"]),
+    "nothing to do": ({"vision": False, "text": {"enabled": False}}, ["vision = false", "text.enabled = false"]),
     "offline cifar without files": (
         {"data": {"dataset": "cifar10", "root": "/nonexistent-knas-data", "download": False}},
         ["cifar-10-python.tar.gz", "https://www.cs.toronto.edu", "/nonexistent-knas-data"],

@@ -45,7 +45,9 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+# scipy.stats is imported where it is used: the workflow's parse (knas.config reads MIN_PAIRS)
+# would otherwise pay for it on every Snakemake start
 
 from knas.selection import first_best
 
@@ -268,6 +270,8 @@ class _KendallPlan:
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
+        from scipy import stats
+
         xr = stats.rankdata(x, method="dense").astype(np.int64) - 1
         yr = stats.rankdata(y, method="dense").astype(np.int64) - 1
         self.order = np.lexsort((yr, xr))  # sort by x, then y
@@ -380,6 +384,8 @@ def _point_stats(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     )
     if len(x) < MIN_PAIRS or np.all(x == x[0]) or np.all(y == y[0]):
         return out
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-constant input warnings: the values are still defined
         sr = stats.spearmanr(x, y)

@@ -15,10 +15,40 @@ class ConfigError(ValueError):
 
 
 class MissingInputError(ConfigError):
-    """A file the study needs (raw data, benchmark) is not there yet.
+    """Something the study needs (raw data, a benchmark file, CUDA) is not on this machine (yet).
 
     The Snakefile lets a dry run (``snakemake -n``) plan the study anyway, with a warning,
     so paper-scale configs can be planned on a machine without the data; a real run stops."""
+
+
+def _option_value(argv, names) -> str | None:
+    """Value of the first of the options ``names`` in a command line (``--x v`` or ``--x=v``)."""
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg[len(name) + 1:]
+    return None
+
+
+def runs_jobs_here(argv) -> bool:
+    """Whether a snakemake command line runs its jobs on this machine (the local executor).
+
+    With ``--executor slurm`` (or a profile that sets an executor) the jobs run elsewhere, so a
+    check of this machine's hardware (``device: cuda``) would be wrong and is left to the jobs.
+    """
+    executor = _option_value(argv, ("--executor", "-e"))
+    profiles = [p for p in (_option_value(argv, ("--profile",)), _option_value(argv, ("--workflow-profile",)),
+                            os.environ.get("SNAKEMAKE_PROFILE")) if p]
+    for prof in profiles:
+        path = os.path.join(prof, "config.yaml")
+        if executor is None and os.path.isfile(path):
+            import yaml
+
+            with open(path) as fh:
+                executor = (yaml.safe_load(fh) or {}).get("executor")
+    return executor in (None, "local", "dryrun", "touch")
 
 
 def is_dry_run(argv) -> bool:
@@ -61,15 +91,48 @@ def _check_file(path, key: str) -> None:
         raise ConfigError(f"config key {key}: file {path!r} does not exist")
 
 
-def check_config(config: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` for problems the schema cannot see.
+def _study_size(sample: dict[str, Any], space: str = "nb201") -> tuple[int, str]:
+    """Number of architectures a study looks at, and the key that sets it."""
+    from knas.spaces import get_space
 
-    - every architecture in ``sample.archs`` and in ``sample.file`` is a valid NB201 string;
-    - referenced files exist (``sample.file``, ``data.split_file``);
+    sp = get_space(space)
+    explicit = list(sample.get("archs", []))
+    if sample.get("file"):
+        with open(sample["file"]) as fh:
+            explicit += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    if explicit:
+        return len({sp.validate(a) for a in explicit}), "sample.archs/sample.file"
+    n = sample.get("n", 100)
+    return (sp.size if n == "all" else int(n)), "sample.n"
+
+
+def check_config(config: dict[str, Any], argv=None) -> None:
+    """Raise :class:`ConfigError` for problems the schema cannot see, before any job runs.
+
+    Each value is checked by the validator of the code that uses it (the same one the job calls):
+
+    - the study does something (``vision`` and/or ``text.enabled``);
+    - every architecture in ``sample.archs`` and in ``sample.file`` is a valid NB201 string, and
+      the study has at least as many architectures as a correlation needs;
+    - referenced files exist (``sample.file``, ``data.split_file``, ``text.data_dir``) and fit
+      (a split file only for a dataset that has one);
     - the dataset's raw files exist when they cannot be downloaded (``data.download: false``,
       or ImageNet16-120, which needs a login to download);
-    - ``train.n_archs`` does not exceed the number of architectures studied.
+    - the training recipe (``train.*``, ``truth.epochs``, ``space.C/N``, ``seed``): :class:`knas.train.TrainConfig`;
+    - the ground truth (``truth.*``): :func:`knas.truth.check_truth_config`;
+    - proxy options (``scoring.options``): :meth:`knas.proxies.ProxySpec.check_options`;
+    - search parameters (``search.runs.*.params``): :meth:`knas.search.StrategySpec.check_params`;
+    - ``device: cuda`` needs CUDA on this machine when the jobs run here (``argv``: the snakemake
+      command line, default ``sys.argv``; see :func:`runs_jobs_here`).
     """
+    import sys
+
+    argv = sys.argv if argv is None else argv
+    vision = config.get("vision", True)
+    text = config.get("text", {})
+    if not vision and not text.get("enabled", False):
+        raise ConfigError("config keys vision = false and text.enabled = false: the study would do nothing; "
+                          "set vision: true (the NAS study) and/or text.enabled: true (the text study)")
     space = config.get("space", {}).get("name", "nb201")
     from knas.spaces import names as space_names
 
@@ -88,8 +151,15 @@ def check_config(config: dict[str, Any]) -> None:
         if not lines:
             raise ConfigError(f"config key sample.file: {sample['file']!r} lists no architecture")
         _check_archs(lines, f"sample.file ({sample['file']}) line", space)
+    if vision:
+        from knas.analysis import MIN_PAIRS
+
+        n, key = _study_size(sample, space)
+        if n < MIN_PAIRS:
+            raise ConfigError(f"config key {key}: the study has {n} architecture(s); correlations need at least "
+                              f"{MIN_PAIRS} (allowed: {MIN_PAIRS} .. the space's size, or 'all')")
     truth = config.get("truth", {})
-    from knas.truth import BENCHMARK_SPACE, check_benchmark_path
+    from knas.truth import BENCHMARK_SPACE
 
     bench = truth.get("benchmark", "train")
     if BENCHMARK_SPACE.get(bench, space) != space:
@@ -97,16 +167,28 @@ def check_config(config: dict[str, Any]) -> None:
                           f"space.name = {space!r}; allowed for {space}: "
                           + ", ".join(b for b in (*BENCHMARK_SPACE, "table", "train") if BENCHMARK_SPACE.get(b, space) == space))
 
-    if truth.get("benchmark", "train") != "train":
-        if truth.get("path") and not os.path.exists(os.path.expanduser(truth["path"])):
-            raise MissingInputError(
-                f"config key truth.path = {truth['path']!r}: no such file or directory (the "
-                f"{truth['benchmark']} benchmark; see README, 'Ground truth', for where to get it)"
-            )
+    data = config.get("data", {})
+    dataset = data.get("dataset", "digits")
+    from knas.truth import check_truth_config
+
+    kind = truth.get("benchmark", "train")
+    if kind != "train" and truth.get("path") and not os.path.exists(os.path.expanduser(truth["path"])):
+        raise MissingInputError(
+            f"config key truth.path = {truth['path']!r}: no such file or directory (the "
+            f"{truth['benchmark']} benchmark; see README, 'Ground truth', for where to get it)"
+        )
+    if vision:
         try:
-            check_benchmark_path(truth["benchmark"], truth.get("path"))
+            check_truth_config(kind, truth.get("path"), truth.get("dataset"), dataset)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        from knas.train_config import study_train_config
+
+        for phase in ("truth", "topk") if kind == "train" else ("topk",):
+            try:
+                study_train_config(config, phase)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
     scoring = config.get("scoring", {})
     unknown = set(scoring.get("options", {})) - set(scoring.get("proxies", []))
     if unknown:
@@ -114,11 +196,10 @@ def check_config(config: dict[str, Any]) -> None:
     from knas import proxies as P  # the catalog: no torch at parse time
 
     for name, opts in scoring.get("options", {}).items():
-        allowed = P.spec(name).defaults
-        bad = set(opts or {}) - set(allowed)
-        if bad:
-            raise ConfigError(f"config key scoring.options.{name}: unknown option(s) {sorted(bad)}; "
-                              f"allowed: {sorted(allowed) or 'none'}")
+        try:
+            P.spec(name).check_options({} if opts is None else opts)
+        except ValueError as err:
+            raise ConfigError(f"config key scoring.options.{name}: {err}") from None
     batch = scoring.get("batch_size", 64)
     for name in scoring.get("proxies", []):
         n = {**P.spec(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
@@ -140,12 +221,46 @@ def check_config(config: dict[str, Any]) -> None:
     comps = P.members(sel) if sel in P.catalog() else (sel,)
     if not set(comps) <= scored:
         raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
-    if config.get("search", {}).get("runs") and truth.get("benchmark", "train") == "train":
+    runs = config.get("search", {}).get("runs") or {}
+    if runs and truth.get("benchmark", "train") == "train":
         raise ConfigError("config key search.runs needs a benchmark as oracle: set truth.benchmark to "
                           "a benchmark of the space or table (strategies query architectures nobody trained)")
-    data = config.get("data", {})
+    if runs:
+        from knas.search import get_strategy
+
+        known = sorted(P.catalog())
+        for run, spec in runs.items():
+            try:
+                params, _ = get_strategy(spec["strategy"]).check_params(spec.get("params") or {})
+            except ValueError as err:
+                raise ConfigError(f"config key search.runs.{run}.params: {err}") from None
+            if "proxy" in params and params["proxy"] not in known:
+                raise ConfigError(f"config key search.runs.{run}.params.proxy = {params['proxy']!r}: allowed: "
+                                  + ", ".join(known))
     _check_file(data.get("split_file"), "data.split_file")
-    dataset = data.get("dataset", "digits")
+    from knas.data.splits import check_split_file
+
+    try:
+        check_split_file(dataset, data.get("split_file"), "data.split_file")
+    except (ValueError, FileNotFoundError) as err:
+        raise ConfigError(str(err)) from None
+    if text.get("enabled") and text.get("data_dir") is not None:
+        from knas.text.data import check_data_dir
+
+        try:
+            check_data_dir(text["data_dir"])
+        except FileNotFoundError as err:
+            raise MissingInputError(str(err)) from None
+    if config.get("device") in ("cuda",) and runs_jobs_here(argv):
+        from knas.utils import get_device
+
+        try:
+            get_device(config["device"])
+        except ValueError as err:
+            raise MissingInputError(
+                f"config key device = {config['device']!r}: {err}; or run the jobs on a GPU node "
+                f"(e.g. --workflow-profile workflow/profiles/slurm)"
+            ) from None
     from knas.data import raw_files, url_of
 
     missing = [f for f in raw_files(dataset) if not os.path.exists(os.path.join(data.get("root", ""), f))]

@@ -73,7 +73,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, pdf: bool = True) -> list[
         raise ValueError(f"unsupported figure format {path.suffix!r} for {path}; use .png, .pdf or .svg")
     targets = [path] + ([path.with_suffix(".pdf")] if pdf and fmt == "png" else [])
     for target in targets:
-        with atomic_path(target) as tmp:
+        with atomic_path(target, digest=False) as tmp:  # figures: read by people only
             # "tight": legends placed outside the axes (e.g. below) stay inside the image
             fig.savefig(tmp, format=target.suffix.lstrip("."), dpi=DPI, bbox_inches="tight")
     return targets

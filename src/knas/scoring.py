@@ -116,9 +116,13 @@ def score_architectures(
             el = time.perf_counter() - t_start
             print(f"[knas score] {done}/{len(archs)} architectures, {el:.1f} s, "
                   f"{el / done:.2f} s/arch", file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows)
+    # an empty shard (more shards than architectures) is an empty table with every column
+    columns = ["arch_id", "arch"] + [f"{s.name}{suffix}" for s in specs for suffix in ("", "__flag", "__seconds")]
+    table = pd.DataFrame(rows, columns=columns)
+    table["arch_id"] = table["arch_id"].astype("int64")
     for spec in specs:  # a column of flags that are all None is still an object column
         table[f"{spec.name}__flag"] = table[f"{spec.name}__flag"].astype(object)
+        table[[spec.name, f"{spec.name}__seconds"]] = table[[spec.name, f"{spec.name}__seconds"]].astype("float64")
     return table
 
 

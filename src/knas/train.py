@@ -18,8 +18,15 @@ Outputs in ``out_dir``:
 
 - ``checkpoint.pt``, written atomically after every epoch: model, optimizer, schedule state,
   epochs done, global RNG states, history so far, config, data fingerprint. A rerun resumes
-  from it; the config (all fields except ``device``) and the data must match.
+  from it when the arch, the config (all fields except ``device``) and the data match.
 - ``history.json``, written atomically once, when all epochs are done (the Snakemake output).
+
+Changed settings and damaged files never block a rerun. A checkpoint or history of another run
+(any result field differs, e.g. a changed lr, C or seed, or other data) is discarded with a
+warning and training starts over; so is one that cannot be read (truncated, changed after it
+was written). Changing ``epochs`` also starts over: the cosine schedule depends on the total
+number of epochs (``T_max = epochs``), so continuing a shorter run would not give the result of
+a run of the new length.
 
 Determinism: the shuffling/augmentation generator of epoch ``e`` is seeded from
 ``(seed, e)`` and the global RNG states are checkpointed, so on CPU a run interrupted after
@@ -29,14 +36,13 @@ we do not force deterministic algorithms (that would slow every user down).
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,89 +51,15 @@ import torch
 from torch import nn
 
 from knas.data import iterate_batches, load_prepared
-from knas.utils import atomic_path, get_device, seed_everything, write_json
+from knas.train_config import _NON_RESULT_FIELDS, LR_SCHEDULES, TrainConfig, _is_int  # noqa: F401 (re-exported)
+from knas.utils import CorruptFileError, atomic_path, check_integrity, file_sha256, get_device, read_json
+from knas.utils import seed_everything, write_json
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 FORMAT_VERSION = 1
-LR_SCHEDULES = ("epoch", "iter")
-# Fields of TrainConfig that do not change the result: a checkpoint may be resumed with others.
-_NON_RESULT_FIELDS = frozenset({"device"})
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run (defaults: NB201's 200-epoch recipe)."""
-
-    epochs: int = 200  # NB201: 200 (the 12-epoch "hp=12" setting is epochs=12)
-    batch_size: int = 256  # NB201: 256, train and eval
-    lr: float = 0.1  # initial learning rate
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4  # applied to all parameters, as NB201 does
-    lr_schedule: str = "epoch"  # "epoch": NB201's per-epoch cosine; "iter": smooth per-iteration cosine
-    augment: bool = True  # train-time augmentation as defined by knas.data (NB201: crop + flip)
-    seed: int = 0  # network init, shuffling, augmentation
-    C: int = 16  # NB201 stem channels
-    N: int = 5  # NB201 cells per stage
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (does not affect resume checks)
-    train_split: str = "train"  # NB201 "cifar10-valid": train; NB201 "cifar10": train+valid (eval on test)
-    eval_split: str = "valid"  # split evaluated after every epoch ("valid_*" in the history)
-    space: str = "nb201"  # space.name (knas.spaces): whose network is trained; C and N are nb201's
-    space_options: dict = field(default_factory=dict)  # network options of other spaces (nb101: stem_channels, ...)
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid; allowed: {allowed}")
-
-        need(_is_int(self.epochs) and self.epochs >= 1, "epochs", "an integer >= 1")
-        need(_is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "an integer >= 1")
-        need(_is_num(self.lr) and self.lr > 0, "lr", "a number > 0")
-        need(_is_num(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
-        need(isinstance(self.nesterov, bool), "nesterov", "True or False")
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("TrainConfig.nesterov = True needs momentum > 0 (got momentum = 0)")
-        need(_is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0")
-        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", ", ".join(LR_SCHEDULES))
-        need(isinstance(self.augment, bool), "augment", "True or False")
-        need(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
-        need(_is_int(self.C) and self.C >= 1, "C", "an integer >= 1")
-        need(_is_int(self.N) and self.N >= 1, "N", "an integer >= 1")
-        need(isinstance(self.device, str), "device", "auto, cpu, cuda, cuda:N")
-        need(isinstance(self.train_split, str) and bool(self.train_split), "train_split", "a split name, e.g. train or train+valid")
-        need(isinstance(self.eval_split, str) and bool(self.eval_split), "eval_split", "a split name, e.g. valid or test")
-        from knas.spaces import names as space_names
-
-        need(self.space in space_names(), "space", ", ".join(space_names()))
-        need(isinstance(self.space_options, dict), "space_options", "a dict of the space's network options")
-
-    def record(self) -> dict[str, Any]:
-        """The config as histories and checkpoints store it (an nb201 run without space options
-        stores no space fields: its files are those of the NB201-only versions)."""
-        d = asdict(self)
-        if self.space == "nb201" and not self.space_options:
-            del d["space"], d["space_options"]
-        return d
-
-    def network_options(self) -> dict[str, int]:
-        from knas.spaces import get_space
-
-        base = {"C": self.C, "N": self.N} if self.space == "nb201" else {}
-        return get_space(self.space).options(**base, **self.space_options)
-
-    def result_fields(self) -> dict[str, Any]:
-        """The fields that determine the result (everything but ``device``)."""
-        return {k: v for k, v in self.record().items() if k not in _NON_RESULT_FIELDS}
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
 
 # ----------------------------------------------------------------------------- schedule
 
@@ -272,15 +204,6 @@ def evaluate(net: nn.Module, data, split: str, batch_size: int, device: torch.de
 # ----------------------------------------------------------------------------- helpers
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file (the data fingerprint stored in checkpoints)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _split_names(data) -> list[str] | None:
     """Names of the stored splits of ``data`` (its ``splits`` mapping), for error messages."""
     names = getattr(data, "splits", None)
@@ -295,8 +218,8 @@ def _has_split(data, name: str) -> bool:
     return True
 
 
-def _check_match(where: Path, arch: str, cfg: TrainConfig, data_sha: str, saved: dict[str, Any]) -> None:
-    """Raise ValueError when a saved run (checkpoint or history) was made for something else."""
+def _mismatches(arch: str, cfg: TrainConfig, data_sha: str, saved: dict[str, Any]) -> list[str]:
+    """How a saved run (checkpoint or history) differs from the requested one (empty: the same)."""
     problems = []
     if saved.get("arch") != arch:
         problems.append(f"arch {saved.get('arch')!r} != {arch!r}")
@@ -307,11 +230,34 @@ def _check_match(where: Path, arch: str, cfg: TrainConfig, data_sha: str, saved:
             problems.append(f"config.{key} {got.get(key, '<missing>')!r} != {want.get(key, '<missing>')!r}")
     if saved.get("data_sha256") != data_sha:
         problems.append("the prepared data file differs (sha256 mismatch)")
-    if problems:
-        raise ValueError(
-            f"{where} belongs to another run (saved != requested): " + "; ".join(problems)
-            + ". Use another out_dir, or delete it to start over."
-        )
+    return problems
+
+
+def _discard(path: Path, why: str) -> None:
+    """Remove a saved run that must not be reused, with a warning saying why."""
+    log.warning("%s: %s; discarded, training starts over", path, why)
+    path.unlink(missing_ok=True)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None (with a warning, file removed) when it is unreadable."""
+    try:
+        check_integrity(path)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (CorruptFileError, OSError, RuntimeError, EOFError, ValueError) as err:
+        # torch raises RuntimeError/OSError for a truncated zip, UnpicklingError (a ValueError... or
+        # not, by version) for damaged content
+        why = err.why if isinstance(err, CorruptFileError) else (str(err).splitlines() or [type(err).__name__])[0]
+        _discard(path, f"unreadable checkpoint ({why})")
+        return None
+    except Exception as err:  # noqa: BLE001 - pickle.UnpicklingError and friends: a damaged file
+        _discard(path, f"unreadable checkpoint ({type(err).__name__}: {err})")
+        return None
+    if not isinstance(ckpt, dict) or ckpt.get("format_version") != FORMAT_VERSION:
+        version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
+        _discard(path, f"checkpoint format_version {version!r} != {FORMAT_VERSION}")
+        return None
+    return ckpt
 
 
 def _count_params(net: nn.Module) -> int:
@@ -352,8 +298,9 @@ def train_architecture(
     """Train ``arch`` (an NB201 string) on the prepared data at ``data_path``; resumable.
 
     Writes ``out_dir/checkpoint.pt`` after every epoch and ``out_dir/history.json`` at the end;
-    returns the history dict. A rerun resumes from the checkpoint (arch, config except
-    ``device``, and data must match, else ValueError); a finished run returns its history at once.
+    returns the history dict. A rerun resumes from the checkpoint when arch, config (except
+    ``device``) and data match; a finished run returns its history at once. A checkpoint or history
+    of another run, or one that cannot be read, is discarded with a warning (see the module doc).
 
     ``progress``: a tqdm bar when True, one printed line per epoch when False, and None means
     "bar only if stderr is a terminal". ``max_epochs_this_call`` stops after that many epochs of
@@ -372,18 +319,24 @@ def train_architecture(
     if max_epochs_this_call is not None and not (_is_int(max_epochs_this_call) and max_epochs_this_call >= 1):
         raise ValueError(f"max_epochs_this_call = {max_epochs_this_call!r} is invalid; allowed: None or an integer >= 1")
     data_path, out_dir = Path(data_path), Path(out_dir)
+    check_out_dir(out_dir)
     if not data_path.is_file():
         raise ValueError(f"data_path {str(data_path)!r} is not a file (prepare it with knas.data.prepare)")
+    device = get_device(cfg.device)
+    data = load_prepared(data_path)  # checks the file's integrity before it is fingerprinted
     data_sha = file_sha256(data_path)
     hist_path, ckpt_path = out_dir / HISTORY, out_dir / CHECKPOINT
 
-    if hist_path.exists():  # finished earlier: nothing to do
-        history = json.loads(hist_path.read_text())
-        _check_match(hist_path, arch, cfg, data_sha, history)
-        return history
-
-    device = get_device(cfg.device)
-    data = load_prepared(data_path)
+    if hist_path.exists():  # finished earlier: nothing to do, if it is this run
+        try:
+            history = read_json(hist_path)
+        except CorruptFileError as err:
+            _discard(hist_path, f"unreadable history ({err.why})")
+        else:
+            problems = _mismatches(arch, cfg, data_sha, history) if isinstance(history, dict) else ["not a history"]
+            if not problems:
+                return history
+            _discard(hist_path, "finished run of other settings (saved != requested: " + "; ".join(problems) + ")")
     for field_name in ("train_split", "eval_split"):
         split = getattr(cfg, field_name)
         if not _has_split(data, split):
@@ -405,11 +358,11 @@ def train_architecture(
     records: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
 
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{ckpt_path}: format_version {ckpt.get('format_version')!r} != {FORMAT_VERSION}; delete it")
-        _check_match(ckpt_path, arch, cfg, data_sha, ckpt)
+    ckpt = _load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt is not None and (problems := _mismatches(arch, cfg, data_sha, ckpt)):
+        _discard(ckpt_path, "checkpoint of other settings (saved != requested: " + "; ".join(problems) + ")")
+        ckpt = None
+    if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["scheduler"])
@@ -467,6 +420,15 @@ def train_architecture(
     }
     write_json(hist_path, history)
     return history
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> Path:
+    """The output of a run (``knas train --out``) must be a directory or not exist yet (checked
+    before any epoch, so a wrong path never costs a training)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {str(out_dir)!r} is an existing file; the output must be a directory")
+    return out_dir
 
 
 def _save_checkpoint(path, arch, cfg, data_sha, net, optimizer, schedule, epoch, records, train_seconds) -> None:

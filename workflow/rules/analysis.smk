@@ -38,7 +38,7 @@ checkpoint select:
         scores=scores_table(),
         archs=sampled_archs_table(),
     output:
-        f"{RESULTS}/selection.csv",
+        SELECTION,
     log:
         f"{LOGS}/select.log",
     localrule: True

@@ -16,7 +16,7 @@ validate(config, "../schemas/config.schema.yaml")
 from knas.config import MissingInputError, check_config, is_dry_run  # noqa: E402
 
 try:
-    check_config(config)
+    check_config(config, sys.argv)
 except MissingInputError as err:
     if not is_dry_run(sys.argv):
         raise
@@ -157,11 +157,36 @@ def truth_histories():
     return [f"{RESULTS}/train/truth/{i}/history.json" for i in ARCHS["arch_id"]]
 
 
+SELECTION = f"{RESULTS}/selection.csv"
+
+
+def drop_damaged_selection():
+    """`selection.csv` is read while Snakemake plans the jobs (topk_histories), where an error
+    comes with a traceback. So a damaged one (cheap to redo) is removed here, before planning,
+    and `select` (a target) recomputes it; a dry run only warns."""
+    from knas.utils import CorruptFileError, check_integrity
+
+    try:
+        check_integrity(SELECTION)
+    except CorruptFileError as err:
+        dry = is_dry_run(sys.argv)
+        print(f"WARNING: {err.path} {err.why}; "
+              + ("a real run recomputes it" if dry else "removed, rule select recomputes it"), file=sys.stderr)
+        if not dry:
+            os.remove(SELECTION)
+
+
+drop_damaged_selection()
+
+
 def topk_histories(wildcards):
     """Training histories of the union of all KNAS top-k sets (known after `select`)."""
-    import pandas as pd
+    from knas.utils import CorruptFileError, read_table  # checks the file is the one `select` wrote
 
-    sel = pd.read_csv(checkpoints.select.get().output[0])
+    try:
+        sel = read_table(checkpoints.select.get().output[0])
+    except CorruptFileError:  # a dry run with a damaged selection (see drop_damaged_selection)
+        return []
     ids = sorted(set(sel.loc[sel["method"].str.startswith("knas_k"), "arch_id"]))
     return [f"{RESULTS}/train/topk/{i}/history.json" for i in ids]
 
@@ -240,11 +265,13 @@ def final_targets():
     text = [rules.text_report.output[0]] if config["text"]["enabled"] else []
     if not config["vision"]:
         return text
-    # the score shards are targets too, so a deleted shard is re-scored (and only that one)
+    # the score shards and the selection are targets too, so a deleted one is recomputed (a
+    # damaged selection is removed before planning, see drop_damaged_selection)
     return search + text + score_shards() + [
         sampled_archs_table(),
         scores_table(),
         truth_table(),
+        rules.select.output[0],
         rules.correlate.output.corr,
         rules.report.output.md,
     ]

@@ -43,14 +43,22 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    import pickle
+    import zipfile
+
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        # A clear one-line error for input problems; the traceback only with --verbose.
+    except (ValueError, OSError, RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        # A clear one-line error for input problems (bad values, missing, unreadable or corrupt
+        # files); the traceback only with --verbose.
         if args.verbose:
             raise
-        print(f"knas {args.command}: error: {err}", file=sys.stderr)
+        msg = " ".join(str(err).split()) or type(err).__name__
+        print(f"knas {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"knas {args.command}: interrupted (nothing half-written is kept; rerun to continue)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -101,7 +101,7 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "table, trainings from the benchmark. Strategies and their parameters (defaults): "
         + "; ".join(f"{s.name} ({', '.join(f'{k}={v}' for k, v in s.defaults.items()) or '-'})" for s in reg.values()),
     )
-    p.add_argument("--strategy", required=True, choices=sorted(reg))
+    p.add_argument("--strategy", required=True, choices=sorted(reg), help="search strategy: " + ", ".join(sorted(reg)))
     p.add_argument("--scores", default=None, help="score table (.parquet/.csv: arch, <proxy>, <proxy>__seconds)")
     p.add_argument("--truth", required=True, help="benchmark file (table .parquet/.csv, NB201 .pth, NATS-tss/-sss "
                    "dir, NB101 .tfrecord/.pkl)")

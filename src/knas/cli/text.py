@@ -119,7 +119,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     d = FinetuneConfig()
 
     p = sub.add_parser("text-data", help="text study: write a task's GLUE TSVs (download / generate)")
-    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--task", required=True, choices=TASKS, help="text.task: " + ", ".join(TASKS))
     p.add_argument("--out", required=True, help="output directory (train.tsv, dev.tsv)")
     p.add_argument("--from-dir", default=None, help="read GLUE TSVs from here instead (validate and copy)")
     p.add_argument("--seed", type=int, default=0, help="smoke task: generator seed (default 0)")
@@ -128,7 +128,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_data)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--task", required=True, choices=TASKS)
+        p.add_argument("--task", required=True, choices=TASKS, help="text.task: " + ", ".join(TASKS))
         p.add_argument("--data-dir", default=None,
                        help="directory with GLUE train.tsv/dev.tsv (default: datasets.load_dataset / generate)")
         p.add_argument("--model", default="roberta-large", help="'tiny' (smoke) or a RoBERTa checkpoint (default roberta-large)")
@@ -163,7 +163,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("text-report", help="text study: KNAS Table-2-like Markdown section")
     p.add_argument("runs", nargs="+", help="fine-tuning result JSONs")
-    p.add_argument("--summary", required=True)
-    p.add_argument("--scores", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--summary", required=True, help="summary table (`knas text-summary`)")
+    p.add_argument("--scores", required=True, help="score table (`knas text-score`)")
+    p.add_argument("--out", required=True, help="Markdown section to write")
     p.set_defaults(func=cmd_report)

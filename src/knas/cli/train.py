@@ -8,7 +8,7 @@ import json
 
 def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``knas train`` on an argparse sub-parser set; it calls :func:`cmd_train`."""
-    from knas.train import LR_SCHEDULES, TrainConfig
+    from knas.train_config import LR_SCHEDULES, TrainConfig
 
     from .common import space_flags
 
@@ -46,7 +46,7 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """Build a :class:`TrainConfig` from parsed ``knas train`` arguments."""
-    from knas.train import TrainConfig
+    from knas.train_config import TrainConfig
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

@@ -33,8 +33,9 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_truth(args: argparse.Namespace) -> int:
     """Entry point of ``knas truth``."""
-    from knas.truth import BENCHMARK_SPACE, TruthError, load_oracle, truth_table
-    from knas.utils import read_table, write_table
+    from knas.study.sample import read_archs
+    from knas.truth import BENCHMARK_SPACE, load_oracle, truth_table
+    from knas.utils import write_table
 
     kw: dict[str, Any] = {}
     if args.benchmark == "nb201" and args.allow_pickle:
@@ -50,9 +51,7 @@ def cmd_truth(args: argparse.Namespace) -> int:
     if args.agg is not None and args.benchmark == "nb101":
         kw["agg"] = args.agg
     oracle = load_oracle(args.benchmark, args.path, **kw)
-    archs = read_table(args.archs)
-    if "arch" not in archs.columns:
-        raise TruthError(f"--archs {args.archs!r} has no 'arch' column (columns: {', '.join(archs.columns)})")
+    archs = read_archs(args.archs, args.space)
     table = truth_table(oracle, archs["arch"].tolist(), args.dataset)
     write_table(args.out, table)
     print(f"{len(table)} architectures -> {args.out}")

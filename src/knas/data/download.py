@@ -47,7 +47,7 @@ def download(url: str, dest: str | os.PathLike, md5: str, *, timeout: float = 60
         return dest
     log.info("downloading %s -> %s", url, dest)
     try:
-        with atomic_path(dest) as tmp:
+        with atomic_path(dest, digest=False) as tmp:
             h = hashlib.md5()
             with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
                 for chunk in iter(lambda: resp.read(CHUNK), b""):

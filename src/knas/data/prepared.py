@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from knas.utils import atomic_path
+from knas.utils import atomic_path, check_integrity, corrupt
 
 from .readers import read_raw
 from .specs import get_spec
-from .splits import make_splits
+from .splits import check_split_file, make_splits
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,7 @@ def prepare(name: str, raw_dir: str | os.PathLike | None, out_path: str | os.Pat
     ``verify_md5``: check raw files against the official md5 sums. ``digits`` needs no ``raw_dir``;
     its mean/std are computed on its train split (the others use NB201's constants).
     """
-    spec = get_spec(name)
-    if split_file is not None:  # fail before the (slow) raw read
-        if spec.split_keys is None:
-            raise ValueError(f"dataset {name!r} has no official split file; leave split_file unset")
-        if not Path(split_file).is_file():
-            raise FileNotFoundError(f"split file {split_file} not found")
+    spec = check_split_file(name, split_file)  # fail before the (slow) raw read
     raw = read_raw(name, raw_dir, download=download, verify_md5=verify_md5)
     splits = make_splits(name, {k: len(v[1]) for k, v in raw.items()}, {k: v[1] for k, v in raw.items()},
                          seed=seed, split_file=split_file)
@@ -127,6 +123,18 @@ def load_prepared(path: str | os.PathLike) -> PreparedData:
     if not path.is_file():
         raise FileNotFoundError(
             f"prepared dataset {path} not found; create it with knas.data.prepare (the Snakemake data rule)")
+    check_integrity(path)
+    try:
+        return _load_npz(path)
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:  # truncated or damaged zip
+        raise corrupt(path, f"is not a readable prepared dataset ({type(err).__name__}: {err})") from None
+    except ValueError as err:
+        if str(err).startswith(f"{path}:"):  # our own format checks below
+            raise
+        raise corrupt(path, f"is not a readable prepared dataset ({err})") from None
+
+
+def _load_npz(path: Path) -> PreparedData:
     with np.load(path, allow_pickle=False) as z:
         required = [f"{p}_{s}" for s in SPLITS for p in ("x", "y")] + [
             "name", "num_classes", "mean", "std", "padding", "flip", "format_version"]

@@ -110,8 +110,8 @@ def _check_md5(path: Path, md5: str) -> None:
     got = md5sum(path)
     if got != md5:
         raise ValueError(
-            f"{path}: md5 is {got}, expected {md5} (corrupt or incomplete download; delete it and download "
-            f"again, or pass verify_md5=False for a deliberately modified copy)"
+            f"{path}: md5 is {got}, expected {md5} (a corrupt, incomplete or modified copy): delete it and "
+            f"rerun (Snakemake downloads it again; with data.download: false put the official file there)"
         )
 
 

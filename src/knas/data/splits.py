@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -121,3 +122,19 @@ def make_splits(name: str, sizes: dict[str, int], labels: dict[str, np.ndarray] 
         raise ValueError("make_splits('digits', ...) needs labels={'all': y} for the stratified split")
     tr, va, te = _stratified(labels["all"], (0.6, 0.2, 0.2), rng)
     return {"train": ("all", tr), "valid": ("all", va), "test": ("all", te)}
+
+
+def check_split_file(name: str, split_file: str | os.PathLike | None, key: str = "split_file"):
+    """Check that dataset ``name`` can use ``split_file`` (None: always); returns the dataset spec.
+
+    Called by :func:`knas.data.prepare` and, at parse time, by ``knas.config.check_config``
+    (``key`` = ``data.split_file`` there)."""
+    spec = get_spec(name)
+    if split_file is None:
+        return spec
+    if spec.split_keys is None:
+        raise ValueError(f"{key} = {str(split_file)!r}: dataset {name!r} has no official split file (NB201's are for cifar10, cifar100, ImageNet16-120); "
+                         f"leave {key} unset (null)")
+    if not Path(split_file).is_file():
+        raise FileNotFoundError(f"{key}: split file {split_file} not found")
+    return spec

@@ -346,16 +346,11 @@ def compute(
 ) -> ProxyResult:
     """Compute proxy ``name`` on ``model`` and ``batch``; returns a :class:`ProxyResult`."""
     spec = get(name)
-    unknown = set(options) - set(spec.defaults)
-    if unknown:
-        raise ValueError(
-            f"proxy {name!r}: unknown option(s) {sorted(unknown)}; allowed: {sorted(spec.defaults) or 'none'}"
-        )
+    opts = spec.check_options(options)
     if spec.needs_labels and batch.y is None:
         raise ValueError(f"proxy {name!r} needs labels but the batch has none")
     if ctx is None:
         ctx = Context(model, batch)
-    opts = {**spec.defaults, **options}
     out = spec.fn(model, batch, ctx, **opts)
     if isinstance(out, ProxyResult):
         return out

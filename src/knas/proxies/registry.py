@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -50,6 +51,28 @@ class ProxySpec:
     defaults: dict = field(default_factory=dict)
     shares: tuple[str, ...] = ()  # Context entry kinds it computes or reads; the first is its pass group
     needs_val: bool = False  # also reads the held-out batch (ProxyBatch.x_val / y_val)
+    choices: dict = field(default_factory=dict)  # option -> allowed values (string options)
+
+    def check_options(self, options) -> dict:
+        """Validate ``options`` (a mapping) against this proxy's options; returns them merged
+        over the defaults. Types and ranges follow the defaults: a bool option takes True/False;
+        an integer option (or one defaulting to None) an integer >= 1 (>= 0 for seeds), None only
+        where that is the default; a string option one of ``choices``. The score job
+        (:func:`knas.proxies.compute`) and the config check (``knas.config.check_config``, on the
+        catalog entry) both call it.
+        """
+        if not isinstance(options, dict):
+            raise ValueError(f"options of proxy {self.name!r} must be a mapping of option: value, got "
+                             f"{type(options).__name__} {options!r}; allowed options: {sorted(self.defaults) or 'none'}")
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"proxy {self.name!r}: unknown option(s) {sorted(unknown)}; "
+                             f"allowed: {sorted(self.defaults) or 'none'}")
+        for key, value in options.items():
+            problem = _option_problem(key, value, self.defaults[key], self.choices.get(key))
+            if problem:
+                raise ValueError(f"proxy {self.name!r}: option {key} = {value!r} is invalid; allowed: {problem}")
+        return {**self.defaults, **options}
 
     @property
     def direction(self) -> int:
@@ -60,6 +83,27 @@ class ProxySpec:
     def pass_group(self) -> str:
         """The shared pass it is scored in (its first ``shares``), or its own name when it shares none."""
         return self.shares[0] if self.shares else self.name
+
+
+def _option_problem(key: str, value, default, choices) -> str | None:
+    """What ``value`` of option ``key`` should be (None when it is fine)."""
+    if choices is not None:
+        return None if value in choices else ", ".join(map(str, choices))
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if default is None or isinstance(default, int):
+        minimum = 0 if "seed" in key else 1
+        allowed = f"an integer >= {minimum}" + (" or null" if default is None else "")
+        if value is None:
+            return None if default is None else allowed
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        return None if ok else allowed
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    return None
 
 
 @dataclass(frozen=True)
@@ -98,12 +142,15 @@ def register(
     degenerate: str,
     shares: Iterable[str] = (),
     needs_val: bool = False,
+    choices: dict | None = None,
     **defaults,
 ) -> Callable:
     """Decorator registering ``fn(model, batch, ctx, **options)`` as proxy ``name``.
 
     ``shares``: the Context entry kinds it computes or reads (module docstring); ``needs_val``:
-    it also reads the held-out batch. May be stacked
+    it also reads the held-out batch; ``defaults``: the options and their defaults (their types set
+    the allowed values, see :meth:`ProxySpec.check_options`); ``choices``: the allowed values of
+    string options. May be stacked
     to register one function under several names with different defaults.
     """
 
@@ -113,7 +160,7 @@ def register(
         PROXIES[name] = ProxySpec(
             name=name, fn=fn, higher_is_better=higher_is_better, needs_labels=needs_labels, paper=paper,
             description=_first_doc_line(fn), degenerate=degenerate, defaults=dict(defaults), shares=tuple(shares),
-            needs_val=needs_val,
+            needs_val=needs_val, choices=dict(choices or {}),
         )
         return fn
 

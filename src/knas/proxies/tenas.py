@@ -287,6 +287,7 @@ NTK_MSE_METHODS = ("auto", "jacobian", "jvp")
     needs_labels=True,
     paper="TEG-NAS (Chen et al., 2021)",
     degenerate="-1.0 (flag 'sentinel'): TEG-NAS's 'bad gradients' value (cell gradients sum to 0)",
+    choices={"method": NTK_MSE_METHODS},
     n=None,
     method="auto",
     shares=("ntk_jacobian", "ntk_jacobian_val"),
@@ -511,6 +512,7 @@ def _positive_int(name: str, v) -> int:
         "finite: thin protocol <= 2**9 = 512 for a disconnected cell (only ReLUs on the 3x3 input "
         "vary), 1 for an all-none cell"
     ),
+    choices={"protocol": PROTOCOLS},
     protocol="thin",
     n_samples=1000,
     repeats=3,

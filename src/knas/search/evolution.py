@@ -50,6 +50,7 @@ def _check(ctx: SearchContext, population: int, sample_size: int, epochs: int, c
     epochs=12,
     cycles=None,
     max_seconds=12000.0,
+    minimums={"cycles": 0},
 )
 def rea(ctx: SearchContext, population: int = 10, sample_size: int = 3, epochs: int = 12,
         cycles: int | None = None) -> str | None:
@@ -91,6 +92,7 @@ def rea(ctx: SearchContext, population: int = 10, sample_size: int = 3, epochs: 
     epochs=12,
     cycles=None,
     max_seconds=12000.0,
+    minimums={"cycles": 0},
 )
 def area(ctx: SearchContext, population: int = 10, sample_size: int = 3, n_init: int | None = None,
          proxy: str = "naswot", epochs: int = 12, cycles: int | None = None) -> str | None:

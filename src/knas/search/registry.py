@@ -7,6 +7,7 @@ parameters of every strategy; a strategy's registered defaults may set them (e.g
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,6 +27,38 @@ class StrategySpec:
     trains: bool  # queries the oracle during the search
     defaults: dict = field(default_factory=dict)
     default_repeats: int = DEFAULT_REPEATS
+    minimums: dict = field(default_factory=dict)  # parameter -> smallest allowed value (default 1; floats: > 0)
+
+    def check_params(self, params) -> tuple[dict, dict]:
+        """:meth:`resolve` plus the values' types and ranges, without running anything: integer
+        parameters (and those defaulting to None) take integers >= their minimum (1 unless
+        registered otherwise), None only where that is the default; float parameters finite numbers
+        > 0 (>= a registered minimum); ``epochs`` a fidelity the benchmark records; string
+        parameters (``proxy``: a column of the score cache) non-empty strings; budget keys what
+        :class:`~knas.search.context.Budget` accepts. The search job and the config check
+        (``knas.config.check_config``) both call it."""
+        from .context import Budget
+        from .oracle import check_epochs
+
+        if not isinstance(params, dict):
+            raise ValueError(f"strategy {self.name!r}: params must be a mapping of name: value, got {params!r}")
+        merged, budget = self.resolve(params)
+        Budget(**budget)
+        for key, value in merged.items():
+            default, minimum = self.defaults.get(key), self.minimums.get(key)
+            if key == "epochs":
+                check_epochs(value)
+            elif isinstance(default, str):
+                if not isinstance(value, str) or not value:
+                    raise ValueError(f"parameter {key}={value!r}: must be a non-empty string")
+            elif isinstance(default, float):
+                check_float(key, value, 0.0 if minimum is None else minimum, strict=minimum is None)
+                if not math.isfinite(value):
+                    raise ValueError(f"parameter {key}={value!r}: must be a finite number")
+            elif default is None or isinstance(default, int):
+                if not (value is None and default is None):
+                    check_int(key, value, 1 if minimum is None else minimum)
+        return merged, budget
 
     def resolve(self, params: dict) -> tuple[dict, dict]:
         """Split ``params`` (over the defaults) into (strategy params, budget); unknown keys fail."""
@@ -50,14 +83,17 @@ class StrategySpec:
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS, **defaults) -> Callable:
-    """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``."""
+def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS,
+             minimums: dict | None = None, **defaults) -> Callable:
+    """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``
+    (``minimums``: smallest allowed values where not 1, see :meth:`StrategySpec.check_params`)."""
 
     def deco(fn):
         if name in STRATEGIES:
             raise KeyError(f"strategy {name!r} registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats)
+        STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats,
+                                        dict(minimums or {}))
         return fn
 
     return deco
@@ -70,7 +106,8 @@ def check_int(name: str, value, minimum: int = 1) -> int:
 
 
 def check_float(name: str, value, minimum: float = 0.0, strict: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value > minimum if strict else value >= minimum)
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > minimum if strict else value >= minimum))
     if not ok:
         raise ValueError(f"parameter {name}={value!r}: must be a number {'>' if strict else '>='} {minimum}")
     return float(value)

@@ -71,7 +71,7 @@ def run_repeats(
     repeats = spec.default_repeats if repeats is None else repeats
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise ValueError(f"repeats={repeats!r}: must be a positive integer")
-    spec.resolve(params)  # fail on unknown parameters before any run
+    spec.check_params(params)  # fail on unknown parameters and bad values before any run
     label = label or spec.label(params)
     datasets = tuple(eval_datasets) if eval_datasets is not None else (oracle.datasets if oracle else ())
     rows = []

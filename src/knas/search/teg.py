@@ -179,6 +179,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     lr=0.04,
     momentum=0.9,
     buffer_size=10,
+    minimums={"momentum": 0.0},
 )
 def teg_reinforce(ctx: SearchContext, steps: int = 500, lr: float = 0.04, momentum: float = 0.9,
                   buffer_size: int = 10) -> str | None:
@@ -230,6 +231,7 @@ def teg_reinforce(ctx: SearchContext, steps: int = 500, lr: float = 0.04, moment
     population=256,
     sample_size=64,
     steps=1000,
+    minimums={"steps": 0},
 )
 def teg_evolution(ctx: SearchContext, population: int = 256, sample_size: int = 64, steps: int = 1000) -> str | None:
     """TEG-guided regularised evolution: ``population`` random architectures; then ``steps``

@@ -11,6 +11,6 @@
 Scoring (:mod:`knas.scoring`), ground truth (:mod:`knas.truth`) and training (:mod:`knas.train`)
 are stages 3, 4 and 7; the CLI commands live in :mod:`knas.cli.study`.
 """
-from .sample import sample_table
+from .sample import read_archs, sample_table
 
-__all__ = ["sample_table"]
+__all__ = ["read_archs", "sample_table"]

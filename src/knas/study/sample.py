@@ -48,3 +48,35 @@ def sample_table(
             "arch": chosen,
         }
     )
+
+
+def read_archs(path: str | os.PathLike, space_name: str | None = "nb201") -> pd.DataFrame:
+    """Read an architecture table (``knas sample`` output, or any table with an ``arch`` column).
+
+    Returns ``order``, ``arch_id``, ``arch`` (canonical strings; ``order`` = row order when the
+    table has none). A table without an ``arch`` column, without rows, or with an invalid arch
+    string is a ValueError naming the file and the row. ``space_name=None``: the strings are not
+    parsed, and the table's own ``arch_id`` column is kept (a stage that does not know the space).
+    """
+    from knas.spaces import get_space
+    from knas.utils import read_table
+
+    table = read_table(path)
+    if "arch" not in table.columns or (space_name is None and "arch_id" not in table.columns):
+        raise ValueError(f"{path}: an architecture table needs an 'arch' column"
+                         f"{' and an arch_id column' if space_name is None else ''} (as "
+                         f"`knas sample` writes); found columns: {', '.join(map(str, table.columns)) or 'none'}")
+    if len(table) == 0:
+        raise ValueError(f"{path}: the architecture table has no rows")
+    order = table["order"].tolist() if "order" in table.columns else range(len(table))
+    if space_name is None:
+        return pd.DataFrame({"order": order, "arch_id": table["arch_id"].tolist(), "arch": table["arch"].tolist()})
+    space = get_space(space_name)
+    archs = []
+    for row, a in enumerate(table["arch"]):
+        try:
+            archs.append(space.validate(a))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}, row {row}: {err}") from None
+    return pd.DataFrame({"order": order, "arch_id": [space.index_of(a) for a in archs], "arch": archs})
+

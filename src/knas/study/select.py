@@ -6,6 +6,7 @@ import pandas as pd
 from knas import analysis
 from knas.utils import read_table, write_table
 
+from .sample import read_archs
 from .tables import directions, with_combined
 
 
@@ -20,9 +21,11 @@ def select(scores_path, archs_path, out_path, *, proxy="mgm", ks=(20, 40), naswo
     - ``random_s{i}``: one architecture drawn uniformly from the sample with seed ``seed + i``
       (:func:`knas.analysis.random_pick`).
     ``k``/``N`` larger than the sample are clipped to it (the method name keeps the asked value).
+    A size asked twice is one method (``ks=(2, 2)`` is ``knas_k2`` once).
     """
+    ks, naswot_n = list(dict.fromkeys(ks)), list(dict.fromkeys(naswot_n))
     scores = with_combined(read_table(scores_path))
-    order = read_table(archs_path)[["order", "arch_id"]]
+    order = read_archs(archs_path, None)[["order", "arch_id"]]
     scores = scores.merge(order, on="arch_id").sort_values("order", kind="stable").reset_index(drop=True)
     dirs = directions(scores)
     if proxy not in scores:

@@ -131,6 +131,22 @@ def write_tsv(rows: list[dict], path: str | os.PathLike, layout: str) -> None:
                     w.writerow([r["idx"], _clean(r["sentence1"]), _clean(r["sentence2"]), RTE_LABELS[int(r["label"])]])
 
 
+def check_data_dir(data_dir: str | os.PathLike | None, key: str = "text.data_dir") -> None:
+    """``data_dir`` (None: the hub) must be a directory holding GLUE's ``train.tsv`` and ``dev.tsv``.
+
+    Called by :func:`load_task` and, at parse time, by ``knas.config.check_config``."""
+    if data_dir is None:
+        return
+    d = Path(data_dir).expanduser()
+    if not d.is_dir():
+        raise FileNotFoundError(f"{key} = {str(data_dir)!r}: no such directory (it must hold GLUE's "
+                                f"{' and '.join(str(d / f'{s}.tsv') for s in SPLITS)}; null = datasets.load_dataset)")
+    missing = [f"{s}.tsv" for s in SPLITS if not (d / f"{s}.tsv").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{key} = {str(data_dir)!r}: missing {', '.join(str(d / m) for m in missing)} "
+                                f"(GLUE's TSV files)")
+
+
 def read_split(task: str, data_dir: str | os.PathLike, split: str) -> list[dict]:
     """One split (``train`` | ``dev``) of ``task`` from ``data_dir/<split>.tsv``."""
     if split not in SPLITS:
@@ -248,6 +264,7 @@ def load_task(task: str, data_dir: str | os.PathLike | None = None, *, seed: int
     """
     check_task(task)
     if data_dir is not None:
+        check_data_dir(data_dir, "data_dir")
         return {split: read_split(task, data_dir, split) for split in SPLITS}
     if task == "smoke":
         return make_smoke_task(n_train, n_dev, seed)

@@ -36,7 +36,7 @@ NATS_META = "meta.pickle.pbz2"
 
 __all__ = [
     "BENCHMARKS", "BENCHMARK_DATASETS", "STANDARD_KEYS", "Oracle", "TruthError",
-    "check_benchmark_path", "load_oracle", "truth_table", "history_table",
+    "check_benchmark_path", "check_truth_config", "load_oracle", "truth_table", "history_table",
 ]
 
 
@@ -99,6 +99,35 @@ def check_benchmark_path(kind: str, path: str | Path | None) -> Path | None:
     return p
 
 
+def check_truth_config(kind: str, path: str | Path | None, dataset: str | None, trained_on: str) -> str:
+    """Parse-time check of the ``truth`` config keys; returns the dataset the truth is queried on.
+
+    ``dataset`` is ``truth.dataset`` (None: ``trained_on`` = ``data.dataset``). ``train``: the
+    truth is our own training, so it can only be on ``trained_on``. The benchmarks need one of
+    their datasets (not ``digits``); a ``table`` is opened and must hold accuracies for it. Raises
+    :class:`TruthError` naming the key and the allowed values; a missing file is reported by
+    :func:`check_benchmark_path`.
+    """
+    check_benchmark_path(kind, path)
+    if kind == "train":
+        if dataset not in (None, trained_on):
+            raise TruthError(
+                f"config key truth.dataset = {dataset!r}: with {KIND_KEY} = 'train' the ground truth is our own "
+                f"training on data.dataset = {trained_on!r}; allowed: null or {trained_on!r}"
+            )
+        return trained_on
+    ds = dataset or trained_on
+    if ds not in BENCHMARK_DATASETS:
+        where = f"truth.dataset = {dataset!r}" if dataset else f"truth.dataset = null, so data.dataset = {ds!r}"
+        raise TruthError(
+            f"config key {where}: the {kind!r} benchmark has no dataset {ds!r}; allowed: "
+            f"{', '.join(BENCHMARK_DATASETS)} (set truth.dataset, or use {KIND_KEY}: train)"
+        )
+    if kind == "table":
+        _backend(kind)(Path(path).expanduser()).check_dataset(ds)
+    return ds
+
+
 def _backend(kind: str) -> type[Oracle]:
     if kind == "nb201":
         from .api import NB201Oracle as cls
@@ -155,7 +184,15 @@ def truth_table(oracle: Oracle, archs: Iterable[str], dataset: str):
         rows.append({"arch_id": space.index_of(arch), "arch": arch, **oracle.query(arch, dataset)})
     keys = (*oracle.keys, *oracle.extra_keys)
     df = pd.DataFrame(rows, columns=["arch_id", "arch", *keys])
-    return df.astype({"arch_id": "int64", **{k: "float64" for k in keys}})
+    df = df.astype({"arch_id": "int64", **{k: "float64" for k in keys}})
+    accuracy = [k for k in STANDARD_KEYS if "acc" in k]
+    if len(df) and not df[accuracy].notna().to_numpy().any():
+        raise TruthError(
+            f"the {oracle.kind!r} ground truth {str(oracle.path)!r} has no accuracy ({', '.join(accuracy)}) for any "
+            f"of the {len(df)} architectures on {dataset!r}; a table of NaN would make every correlation "
+            f"meaningless (check {PATH_KEY} and truth.dataset)"
+        )
+    return df
 
 
 def history_table(histories, dataset: str | None = None, space: str = "nb201"):

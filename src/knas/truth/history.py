@@ -23,7 +23,6 @@ dataset name (the workflow writes ``<dataset>.npz``); ``dataset=`` overrides an 
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -66,12 +65,14 @@ def read_history(path: str | os.PathLike, space: str = "nb201") -> dict[str, Any
     ``arch`` must be an architecture of ``space`` (the run's own ``space`` field, when it has one,
     must name it)."""
     path = Path(path)
+    from knas.utils import read_json
+
     try:
-        h = json.loads(path.read_text())
+        h = read_json(path)
     except FileNotFoundError:
         raise TruthError(f"history file {str(path)!r} does not exist") from None
-    except json.JSONDecodeError as err:
-        raise TruthError(f"history file {str(path)!r} is not JSON: {err}") from None
+    except ValueError as err:  # truncated, damaged or changed after it was written; names the file
+        raise TruthError(f"history file {err}") from None
     if not isinstance(h, dict) or "arch" not in h:
         raise TruthError(f"{str(path)!r} is not a knas.train history (no 'arch')")
     final, records = h.get("final"), h.get("epochs") or []

@@ -43,6 +43,7 @@ from knas.nb201.space import arch_of, index_of, validate
 
 from .base import PATH_KEY, STANDARD_KEYS, Oracle, TruthError
 
+ACCURACY_KEYS = ("valid_acc", "test_acc", "valid_acc_12ep", "test_acc_12ep")
 PREFIX = {"cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16_120"}
 ID_COLUMNS = ("arch_str", "nb201_index", "arch_index", "module_hash")
 NB101_METRICS = {"validation_accuracy": "valid_acc", "test_accuracy": "test_acc", "training_time_s": "train_seconds"}
@@ -105,6 +106,7 @@ class TableOracle(Oracle):
                 f"{PATH_KEY} = {str(path)!r}: a truth table needs a column {' or '.join(ID_COLUMNS[:2])}; "
                 f"found {', '.join(map(str, df.columns))}"
             )
+        self.header = list(df.columns)
         archs = _table_archs(df, path)
         self.rows: dict[str, int] = {}
         for row, a in enumerate(archs):
@@ -117,7 +119,25 @@ class TableOracle(Oracle):
             for key in STANDARD_KEYS:
                 col = next((c for c in candidate_columns(dataset, key) if c in df.columns), None)
                 if col is not None:
-                    self.columns[dataset, key] = pd.to_numeric(df[col], errors="raise").to_numpy(np.float64)
+                    try:
+                        values = pd.to_numeric(df[col], errors="raise").to_numpy(np.float64)
+                    except (ValueError, TypeError) as err:
+                        raise TruthError(f"{PATH_KEY} = {str(path)!r}: column {col!r} is not numeric ({err})") from None
+                    self.columns[dataset, key] = values
+
+    def check_dataset(self, dataset: str) -> str:
+        """The dataset must be a benchmark dataset and the table must hold accuracies for it."""
+        super().check_dataset(dataset)
+        known = [key for key in ACCURACY_KEYS if (dataset, key) in self.columns
+                 and np.isfinite(self.columns[dataset, key]).any()]
+        if not known:
+            wanted = [c for key in ACCURACY_KEYS for c in candidate_columns(dataset, key)]
+            raise TruthError(
+                f"{PATH_KEY} = {str(self.path)!r}: no accuracy values for dataset {dataset!r}; the table needs "
+                f"at least one of the columns {', '.join(wanted)} with values (found columns: "
+                f"{', '.join(map(str, self.header))})"
+            )
+        return dataset
 
     def _lookup_nb201(self, arch: str, dataset: str) -> dict[str, Any]:
         row = self.rows.get(arch)
