@@ -47,4 +47,5 @@ def test_space_options():
     assert space_options({"space": {"name": "nb101", "C": 16, "stem_channels": 16}}) == {
         "stem_channels": 16, "num_stacks": 3, "cells_per_stack": 3}
     assert space_options({"space": {"name": "nats_sss", "C": 16, "N": 5}}) == {}
-    check_config({"space": {"name": "nats_sss"}, "sample": {"archs": ["8:16:24:32:40"]}, "scoring": {"proxies": ["mgm"]}})
+    check_config({"space": {"name": "nats_sss"}, "sample": {"archs": ["8:16:24:32:40", "8:8:8:8:8", "64:64:64:64:64"]},
+                  "scoring": {"proxies": ["mgm"]}})

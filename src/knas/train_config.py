@@ -62,6 +62,9 @@ class TrainConfig:
         need(self.space in space_names(), "space", ", ".join(space_names()))
         need(isinstance(self.space_options, dict), "space_options", "a dict of the space's network options")
 
+    def __hash__(self) -> int:  # space_options is a dict: hash the stored form
+        return hash(repr(sorted((k, repr(v)) for k, v in asdict(self).items())))
+
     def record(self) -> dict[str, Any]:
         """The config as histories and checkpoints store it (an nb201 run without space options
         stores no space fields: its files are those of the NB201-only versions)."""

@@ -42,3 +42,17 @@ def load_truth_oracle(kind: str, path: str, dataset: str, datasets: Sequence[str
             raise TruthError(f"the {kind!r} ground truth has no dataset(s) {bad}; allowed: {', '.join(oracle.datasets)}")
         oracle.datasets = tuple(datasets)
     return oracle
+
+
+def check_epochs(epochs) -> int:
+    """Parse-time check of a strategy's ``epochs`` parameter: a schedule some benchmark records
+    (the search job checks it again against the configured benchmark's own schedules)."""
+    from knas.truth.nats_sss import NATSSizeTruth
+    from knas.truth.nb101 import NB101Truth
+
+    known = {"nb201/nats_tss": sorted(Oracle.fidelities), "nats_sss": sorted(NATSSizeTruth.fidelities),
+             "nb101": sorted(NB101Truth.fidelities)}
+    if isinstance(epochs, bool) or not any(epochs in v for v in known.values()):
+        raise ValueError(f"epochs={epochs!r}: the benchmarks record only "
+                         + "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in known.items()) + " epochs")
+    return epochs
