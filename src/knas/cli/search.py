@@ -58,9 +58,14 @@ def cmd_search(args: argparse.Namespace) -> None:
         table = pd.concat(tables, ignore_index=True).drop_duplicates("arch", keep="first") if tables else None
         cache = ProxyCache(table, compute, canonical=space.validate, higher_is_better=directions)
     oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset)
+    supernet = None
+    if load_all()[args.strategy].supernet:
+        from knas.search.supernet import supernet_indicators
+
+        supernet = supernet_indicators(space, args.data, args.device)
     runs = run_repeats(
         args.strategy, space, oracle, cache, repeats=args.repeats, seed=args.seed, label=args.label,
-        eval_datasets=args.eval_datasets, **params,
+        eval_datasets=args.eval_datasets, supernet=supernet, **params,
     )
     write_table(args.out, runs)
     if args.score_cache and cache is not None:

@@ -26,6 +26,7 @@ class StrategySpec:
     trains: bool  # queries the oracle during the search
     defaults: dict = field(default_factory=dict)
     default_repeats: int = DEFAULT_REPEATS
+    supernet: bool = False  # measures supernets (SearchContext.supernet_measure)
 
     def resolve(self, params: dict) -> tuple[dict, dict]:
         """Split ``params`` (over the defaults) into (strategy params, budget); unknown keys fail."""
@@ -50,14 +51,16 @@ class StrategySpec:
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS, **defaults) -> Callable:
+def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS, supernet: bool = False,
+             **defaults) -> Callable:
     """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``."""
 
     def deco(fn):
         if name in STRATEGIES:
             raise KeyError(f"strategy {name!r} registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats)
+        STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats,
+                                        supernet)
         return fn
 
     return deco

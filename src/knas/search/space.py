@@ -161,6 +161,20 @@ class NB201Space(GridSpace):
     def index_of(self, arch: str) -> int:
         return self._nb.index_of(arch)
 
+    # ---- supernets (the supernet searches' view of the space: an (edges, ops) weight matrix) ----
+
+    def build_supernet(self, C: int, N: int, num_classes: int):
+        """The NB201 supernet (:class:`knas.nb201.supernet.SuperNetwork`, stem, 3 stages of N cells)."""
+        from knas.nb201.supernet import SuperNetwork
+
+        return SuperNetwork(C, N, num_classes)
+
+    def build_thin_supernet(self, num_classes: int):
+        """TE-NAS's thin linear-region supernet: one cell on one channel, no stem."""
+        from knas.nb201.supernet import SuperNetwork
+
+        return SuperNetwork(1, 1, num_classes, stem=False, depth=1)
+
 
 SPACES = {"nb201": NB201Space}
 
