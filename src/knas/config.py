@@ -105,8 +105,14 @@ def check_config(config: dict[str, Any]) -> None:
     if not set(comps) <= scored:
         raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
     if config.get("search", {}).get("runs") and truth.get("benchmark", "train") == "train":
-        raise ConfigError("config key search.runs needs a benchmark as oracle: set truth.benchmark to "
-                          "table, nb201 or nats_tss (strategies query architectures nobody trained)")
+        from knas.search import load_all
+
+        reg = load_all()
+        training = sorted(k for k, r in config["search"]["runs"].items() if reg[r["strategy"]].trains)
+        if training:
+            raise ConfigError(f"config key search.runs: {', '.join(training)} train architectures during the "
+                              "search and need a benchmark as oracle: set truth.benchmark to table, nb201 or "
+                              "nats_tss (with truth.benchmark: train only the found architectures are trained)")
     data = config.get("data", {})
     _check_file(data.get("split_file"), "data.split_file")
     dataset = data.get("dataset", "digits")

@@ -1,4 +1,21 @@
 # Search strategies with the benchmark as oracle (issue: search strategies guided by proxies).
+# Without a benchmark (truth.benchmark: train) the found architectures are trained in the search
+# job with the truth stage's recipe (knas.search.train_oracle), into search/train/ (a cache).
+
+
+def search_truth_args(wildcards):
+    """The oracle of ``knas search``: the benchmark, or training the found architecture."""
+    import json
+
+    t = config["truth"]
+    if t["benchmark"] != "train":
+        return f"--truth-kind {t['benchmark']} --truth {t['path']}"
+    tr = config["train"]
+    recipe = {"epochs": t["epochs"], "batch_size": tr["batch_size"], "lr": tr["lr"], "momentum": tr["momentum"],
+              "weight_decay": tr["weight_decay"], "nesterov": tr["nesterov"], "C": config["space"]["C"],
+              "N": config["space"]["N"], "seed": config["seed"], "device": config["device"]}
+    return f"--truth-kind train --truth {RESULTS}/search/train --train-found '{json.dumps(recipe, sort_keys=True)}'"
+
 
 
 rule search:
@@ -22,8 +39,7 @@ rule search:
     params:
         strategy=search_strategy,
         args=search_args,
-        kind=config["truth"]["benchmark"],
-        path=config["truth"]["path"],
+        truth=search_truth_args,
         dataset=search_dataset(),
         repeats=search_repeats,
         cache=search_cache,
@@ -36,7 +52,7 @@ rule search:
         seed=config["seed"],
     shell:
         "python -m knas search --strategy {params.strategy} --label {wildcards.run}"
-        " {params.args} --truth-kind {params.kind} --truth {params.path} --dataset {params.dataset}"
+        " {params.args} {params.truth} --dataset {params.dataset}"
         " --repeats {params.repeats} --seed {params.seed} --scores {input.scores} --data {input.data}"
         " --score-cache {params.cache} --C {params.C} --N {params.N} --batch-size {params.batch}"
         " --batch-seed {params.batch_seed} --init-seed {params.init_seed} --device {params.device}"
