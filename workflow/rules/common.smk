@@ -168,6 +168,20 @@ def search_dataset():
     return config["search"]["dataset"] or truth_dataset()
 
 
+def search_truth_args(wildcards):
+    """The oracle of ``knas search``: the benchmark, or training the found architecture."""
+    import json
+
+    t = config["truth"]
+    if t["benchmark"] != "train":
+        return f"--truth-kind {t['benchmark']} --truth {t['path']}"
+    tr = config["train"]
+    recipe = {"epochs": t["epochs"], "batch_size": tr["batch_size"], "lr": tr["lr"], "momentum": tr["momentum"],
+              "weight_decay": tr["weight_decay"], "nesterov": tr["nesterov"], "C": config["space"]["C"],
+              "N": config["space"]["N"], "seed": config["seed"], "device": config["device"]}
+    return f"--truth-kind train --truth {RESULTS}/search/train --train-found '{json.dumps(recipe, sort_keys=True)}'"
+
+
 TEXT = f"{RESULTS}/text/{config['text']['task']}"
 
 
