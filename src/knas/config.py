@@ -108,7 +108,8 @@ def check_config(config: dict[str, Any]) -> None:
         from knas.search import load_all
 
         reg = load_all()
-        training = sorted(k for k, r in config["search"]["runs"].items() if reg[r["strategy"]].trains)
+        training = sorted(k for k, r in config["search"]["runs"].items()
+                          if r.get("strategy") in reg and reg[r["strategy"]].trains)
         if training:
             raise ConfigError(f"config key search.runs: {', '.join(training)} train architectures during the "
                               "search and need a benchmark as oracle: set truth.benchmark to table, nb201 or "
