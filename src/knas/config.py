@@ -93,6 +93,12 @@ def check_config(config: dict[str, Any]) -> None:
         if bad:
             raise ConfigError(f"config key scoring.options.{name}: unknown option(s) {sorted(bad)}; "
                               f"allowed: {sorted(allowed) or 'none'}")
+        from knas.study.score_files import options_key  # the options name the proxy's score files
+
+        try:
+            options_key(name, opts)
+        except ValueError as err:
+            raise ConfigError(f"config key scoring.options.{name}: {err}") from None
     batch = scoring.get("batch_size", 64)
     for name in scoring.get("proxies", []):
         n = {**P.spec(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
