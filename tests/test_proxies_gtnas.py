@@ -138,7 +138,7 @@ def test_errors():
     net, b = xnet(A_CONV), make_batch(n=8)
     with pytest.raises(ValueError, match="larger than the batch"):
         proxies.compute("grad_corr", net, b)  # n=50 > 8
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="theta = 0 is invalid; allowed: an integer >= 1"):
         proxies.compute("gt_kernel", net, b, n=8, theta=0)
     with pytest.raises(ValueError, match="seed"):
         proxies.compute("grad_value", net, b, n=8, seed=0.5)

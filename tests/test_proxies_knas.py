@@ -211,7 +211,7 @@ def test_errors():
         proxies.compute("mgm", net, b, n=8, theta=3)
     with pytest.raises(ValueError, match="even number"):
         proxies.compute("knas_code", net, b, n=7)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="sampled = 0 is invalid; allowed: an integer >= 1"):
         proxies.compute("mgm", net, b, n=8, sampled=0)
     with pytest.raises(ValueError, match="more than one value per channel"):
         proxies.compute("mgm", net, make_batch(n=8, hw=4), n=8)  # 1x1 maps in stage 3
