@@ -121,21 +121,16 @@ def epochs_of_phase(wildcards):
     return config["truth"]["epochs"] if wildcards.phase == "truth" else config["train"]["epochs"]
 
 
-def proxy_options(wildcards):
-    """JSON options of one proxy (scoring.options), for the score job's --options."""
-    import json
+# the score jobs: pass group -> the per-proxy tables it writes, as patterns of {shard}
+from knas.study.score_files import score_jobs  # noqa: E402
 
-    opts = config["scoring"]["options"].get(wildcards.proxy)
-    return json.dumps({wildcards.proxy: opts}, sort_keys=True) if opts else "{}"
+SCORE_JOBS = score_jobs(f"{RESULTS}/scores", config["scoring"]["proxies"], config["scoring"]["options"])
 
 
 def score_shards():
+    """Every per-proxy score table of every shard (merge_scores' input)."""
     n = config["scoring"]["shards"]
-    return [
-        f"{RESULTS}/scores/{p}/shard{i}.parquet"
-        for p in config["scoring"]["proxies"]
-        for i in range(n)
-    ]
+    return [path.format(shard=i) for paths in SCORE_JOBS.values() for path in paths for i in range(n)]
 
 
 def scores_table():
