@@ -113,7 +113,7 @@ def _progress_line(done: int, total: int, resumed: int, elapsed: float) -> str:
     new = done - resumed
     rate = elapsed / new if new else float("nan")
     eta = rate * (total - done)
-    return (f"[knas score] {done}/{total} architectures ({resumed} resumed), {elapsed:.1f} s, "
+    return (f"[knas score] {done}/{total} architectures ({resumed} resumed), {elapsed:.2f} s, "
             f"{rate:.3f} s/arch, ETA {eta:.0f} s")
 
 

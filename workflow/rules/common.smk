@@ -69,14 +69,13 @@ def sampled_archs_table():
 
 def study_archs():
     """The study's architectures, known when the workflow is parsed (sampling is seeded and
-    cheap), so that `snakemake -n` plans every job. The `sample` rule writes the same table."""
+    cheap), so that `snakemake -n` plans every training job. The `sample` rule writes the same
+    table. Score jobs need no arch list: a shard is an index range of that table (`--shard i/n`)."""
     from knas.study import sample_table
 
     s = config["sample"]
     return sample_table(s["n"], s["seed"], s["archs"], s["file"], space=config["space"]["name"])
 
-
-ARCHS = study_archs()
 
 
 def arch_of_id(wildcards):
@@ -149,7 +148,7 @@ def truth_histories():
     """benchmark: train -> every sampled architecture is trained (phase truth)."""
     if config["truth"]["benchmark"] != "train":
         return []
-    return [f"{RESULTS}/train/truth/{i}/history.json" for i in ARCHS["arch_id"]]
+    return [f"{RESULTS}/train/truth/{i}/history.json" for i in study_archs()["arch_id"]]
 
 
 SELECTION = f"{RESULTS}/selection.csv"
