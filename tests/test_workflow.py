@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -37,7 +38,7 @@ def test_lint_is_clean():
 def test_dry_run_default_config(tmp_path):
     res = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
-    for rule in ("prepare_data", "sample", "score", "merge_scores", "train", "truth", "correlate", "select",
+    for rule in ("prepare_data", "sample", "score_per_example_grads", "score_ntk_jacobian", "merge_scores", "train", "truth", "correlate", "select",
                  "text_score", "text_finetune"):
         assert f"rule {rule}:" in res.stdout or f"checkpoint {rule}:" in res.stdout, rule
 
@@ -70,12 +71,12 @@ def test_env_files_pin_the_project_requirements(env_file):
 
 def test_every_rule_declares_log_and_conda():
     text = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    rules = re.split(r"\n(?:rule|checkpoint) ", text)[1:]
+    rules = re.split(r"\n *(?:rule|checkpoint)[ :]", text)[1:]  # also `rule:` (named by `name:`) in a loop
     assert rules
     for body in rules:
-        name = body.split(":")[0]
-        assert "\n    log:" in body, f"rule {name} has no log:"
-        assert "\n    conda:" in body, f"rule {name} has no conda:"
+        name = body.split(":")[0] or re.search(r"name:\s*(\S+)", body).group(1)
+        assert re.search(r"\n +log:", body), f"rule {name} has no log:"
+        assert re.search(r"\n +conda:", body), f"rule {name} has no conda:"
 
 
 BAD_CONFIGS = {
@@ -213,13 +214,14 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
     # changing select.k reruns only select, the new top-k training and the report
     counts = dry({"select": {**base["select"], "k": [3]}})
     assert set(counts) <= {"select", "train", "report", "all"} and "select" in counts, counts
-    # adding a proxy scores only that proxy (its 2 shards), then merges and re-analyses
+    # adding a proxy of a new pass group scores only that group (its 2 shards), then re-analyses
     counts = dry({"scoring": {**base["scoring"], "proxies": ["mgm", "naswot", "params", "synflow"]}})
-    assert counts.get("score") == 2 and "train" not in counts and "truth" not in counts, counts
-    # deleting one shard re-scores only that shard
-    (out / "scores" / "naswot" / "shard1.parquet").unlink()
+    assert score_counts(counts) == {"score_synflow": 2}, counts
+    assert "train" not in counts and "truth" not in counts, counts
+    # deleting one shard re-scores only that shard of that group
+    (out / "scores" / "naswot" / "default" / "shard1.parquet").unlink()
     counts = dry()
-    assert counts.get("score") == 1 and "train" not in counts, counts
+    assert score_counts(counts) == {"score_relu_code_grams": 1} and "train" not in counts, counts
     res = snakemake("--cores", "2", "--configfile", str(cfg), "--directory", str(work))
     assert res.returncode == 0, res.stderr[-3000:]
     # --forcerun correlate reruns correlate and the report only
@@ -228,13 +230,64 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
     shutil.rmtree(work)
 
 
+def score_counts(counts: dict[str, int]) -> dict[str, int]:
+    return {rule: n for rule, n in counts.items() if rule.startswith("score_")}
+
+
+CACHE_STUDY = {
+    "study": "cache", "device": "cpu", "data": {"dataset": "digits"}, "space": {"C": 4, "N": 1},
+    "sample": {"n": 3, "seed": 1}, "truth": {"benchmark": "train", "epochs": 1}, "text": {"enabled": False},
+    "scoring": {"proxies": ["mgm", "knas_code", "naswot", "params"], "shards": 2, "batch_size": 50},
+}
+
+
+@pytest.mark.slow
+def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
+    """One job per (pass group, shard) scores all its proxies; adding a proxy reruns only its group's
+    jobs, removing one reruns none, changing one's options reruns only its group."""
+    work = tmp_path / "w"
+    scores = "results/cache/scores.parquet"
+
+    def plan(scoring=None, run=False):
+        c = tmp_path / "c.yaml"
+        c.write_text(yaml.safe_dump({**CACHE_STUDY, "scoring": {**CACHE_STUDY["scoring"], **(scoring or {})}}))
+        res = snakemake(*([] if run else ["-n"]), "--cores", "2", "--configfile", str(c), "--directory", str(work),
+                        scores)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        return job_counts(res.stdout)
+
+    assert score_counts(plan()) == {"score_per_example_grads": 2, "score_relu_code_grams": 2, "score_params": 2}
+    plan(run=True)
+    root = work / "results" / "cache"
+    table = pd.read_parquet(root / "scores.parquet")
+    assert len(table) == 3 and {"mgm", "knas_code__flag", "naswot__seconds", "params"} <= set(table.columns)
+    one = pd.read_parquet(root / "scores" / "knas_code" / "default" / "shard1.parquet")  # one proxy per file
+    assert list(one.columns) == ["arch_id", "arch", "knas_code", "knas_code__flag", "knas_code__seconds"]
+    log = (root / "logs" / "score" / "per_example_grads" / "shard1.log").read_text()
+    assert re.search(r"2/2 architectures .* s/arch, ETA 0 s", log), log  # progress of a score job
+    assert plan() == {}
+    # adding a proxy to a group reruns that group's jobs only
+    assert score_counts(plan({"proxies": ["mgm", "knas_code", "naswot", "params", "gt_kernel"]})) == {
+        "score_per_example_grads": 2}
+    # removing one reruns no score job (only the merge and what reads it)
+    counts = plan({"proxies": ["mgm", "naswot", "params"]})
+    assert score_counts(counts) == {} and "merge_scores" in counts, counts
+    # changing one proxy's options reruns only its group, under a file named by the options
+    assert score_counts(plan({"options": {"mgm": {"n": 10}}})) == {"score_per_example_grads": 2}
+    assert score_counts(plan({"options": {"naswot": {"official_counting": True}}})) == {"score_relu_code_grams": 2}
+    plan({"options": {"naswot": {"official_counting": True}}}, run=True)
+    assert (root / "scores" / "naswot" / "official_counting=true" / "shard0.parquet").exists()
+    assert score_counts(plan()) == {}  # back to the defaults: their files are still there and valid
+
+
 def test_paper_configs_plan_without_data(tmp_path):
     """Paper-scale configs plan on a machine without the datasets or the benchmark file."""
     for cfg in sorted((ROOT / "config").glob("knas_paper_*.yaml")):
         res = snakemake("-n", "--cores", "4", "--configfile", str(cfg), "--directory", str(tmp_path))
         assert res.returncode == 0, f"{cfg.name}:\n" + res.stdout[-2000:] + res.stderr[-2000:]
         counts = job_counts(res.stdout)
-        assert counts["score"] == 19 * 4 and counts["truth"] == 1, counts
+        # 19 proxies in 10 pass groups x 4 shards
+        assert sum(score_counts(counts).values()) == 10 * 4 and counts["truth"] == 1, counts
         assert "WARNING (dry run only" in res.stderr
 
 

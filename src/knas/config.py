@@ -196,8 +196,11 @@ def check_config(config: dict[str, Any], argv=None) -> None:
     from knas import proxies as P  # the catalog: no torch at parse time
 
     for name, opts in scoring.get("options", {}).items():
+        from knas.study.score_files import options_key  # the options name the proxy's score files
+
         try:
             P.spec(name).check_options({} if opts is None else opts)
+            options_key(name, opts)
         except ValueError as err:
             raise ConfigError(f"config key scoring.options.{name}: {err}") from None
     batch = scoring.get("batch_size", 64)

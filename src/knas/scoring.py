@@ -14,15 +14,17 @@ Output: one row per architecture — ``arch_id``, ``arch``, then for each proxy 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import pandas as pd
 import torch
 
 from knas import proxies as P
+from knas.proxies.base import is_cuda_oom
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +74,73 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _partial_key(archs: Sequence[str], proxy_names: Sequence[str], cfg: ScoringConfig, data_id: str) -> str:
+    """What the rows of a partial table depend on: a rerun resumes only from an identical key."""
+    import hashlib
+    import json
+
+    from knas import __version__
+
+    what = {"archs": list(archs), "proxies": list(proxy_names), "cfg": asdict(cfg), "data": data_id,
+            "knas": __version__, "torch": torch.__version__}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_partial(path, key: str) -> list[dict]:
+    """Rows of a partial table written under ``key`` (none when absent, unreadable or stale)."""
+    from knas.utils import read_table
+
+    try:
+        t = read_table(path)
+    except (OSError, ValueError, ImportError) as err:  # absent, or truncated by a crash
+        if os.path.exists(path):
+            log.warning("ignoring unreadable partial scores %s: %s", path, err)
+        return []
+    if "__key" not in t.columns or not (t["__key"] == key).all():
+        log.warning("ignoring partial scores %s: written for other archs, proxies, options or data", path)
+        return []
+    return t.drop(columns="__key").to_dict("records")
+
+
+def _write_partial(path, rows: list[dict], key: str) -> None:
+    """Replace the partial table (atomically: a crash mid-write leaves the previous one)."""
+    from knas.utils import write_table
+
+    write_table(path, pd.DataFrame(rows).assign(__key=key))
+
+
+def _progress_line(done: int, total: int, resumed: int, elapsed: float) -> str:
+    new = done - resumed
+    rate = elapsed / new if new else float("nan")
+    eta = rate * (total - done)
+    return (f"[knas score] {done}/{total} architectures ({resumed} resumed), {elapsed:.2f} s, "
+            f"{rate:.3f} s/arch, ETA {eta:.0f} s")
+
+
 def score_architectures(
     archs: Sequence[str],
     proxy_names: Sequence[str],
     data,
     cfg: ScoringConfig = ScoringConfig(),
     progress: bool | None = None,
+    *,
+    partial: str | os.PathLike | None = None,
+    data_id: str = "",
+    checkpoint_seconds: float = 60.0,
+    progress_seconds: float = 60.0,
 ) -> pd.DataFrame:
-    """Score ``archs`` with ``proxy_names`` on a fixed batch of ``data`` (a PreparedData)."""
+    """Score ``archs`` with ``proxy_names`` on a fixed batch of ``data`` (a PreparedData).
+
+    Progress goes to stderr: every architecture when ``progress`` (default: on a terminal), else
+    at every tenth of the list and at least every ``progress_seconds`` (archs done, s/arch, ETA).
+
+    ``partial``: a file (.parquet/.csv) the rows scored so far are written to, at most every
+    ``checkpoint_seconds`` and whenever scoring stops on an error; a rerun with the same archs,
+    proxies, config and ``data_id`` (e.g. the data file's size and mtime) resumes after those
+    rows, and the file is removed once the table is complete. A CUDA out-of-memory error that
+    escapes a proxy's own chunking (:func:`knas.proxies.base.run_chunked`) frees the
+    architecture's network and cached passes and retries it once before stopping.
+    """
     from knas.spaces import get_space
     from knas.utils import get_device
 
@@ -93,12 +154,16 @@ def score_architectures(
     batch = make_batch(data, cfg, device, need_val=any(s.needs_val for s in specs))
     if progress is None:
         progress = sys.stderr.isatty()
-    rows = []
-    t_start = time.perf_counter()
-    for i, arch in enumerate(archs):
+    key = _partial_key(archs, proxy_names, cfg, data_id) if partial is not None else ""
+    rows = _read_partial(partial, key) if partial is not None else []
+    resumed = len(rows)
+    if resumed:
+        print(f"[knas score] resuming after {resumed} architectures from {partial}", file=sys.stderr, flush=True)
+
+    def score_one(arch: str, first: bool) -> dict:
         net = space.build_network(arch, num_classes=data.num_classes, input_size=batch.x.shape[-1],
                                   seed=cfg.init_seed, **net_options).to(device)
-        if i == 0:
+        if first:
             P.check_batch(net, batch)
         ctx = P.Context(net, batch, seed=cfg.init_seed, planned=proxy_names)
         row = {"arch_id": space.index_of(arch), "arch": arch}
@@ -110,12 +175,36 @@ def score_architectures(
             row[spec.name] = res.value
             row[f"{spec.name}__flag"] = res.flag
             row[f"{spec.name}__seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        done = i + 1
-        if progress or done == len(archs) or done % max(1, len(archs) // 10) == 0:
-            el = time.perf_counter() - t_start
-            print(f"[knas score] {done}/{len(archs)} architectures, {el:.1f} s, "
-                  f"{el / done:.2f} s/arch", file=sys.stderr, flush=True)
+        return row
+
+    t_start = t_saved = t_said = time.perf_counter()
+    step = max(1, len(archs) // 10)
+    try:
+        for i in range(resumed, len(archs)):
+            try:
+                row = score_one(archs[i], first=i == resumed)
+            except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                if not is_cuda_oom(err):
+                    raise
+                log.warning("CUDA out of memory on %s; freeing the cache and retrying it once", archs[i])
+                del err
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                row = score_one(archs[i], first=i == resumed)
+            rows.append(row)
+            done, now = i + 1, time.perf_counter()
+            if partial is not None and done < len(archs) and now - t_saved >= checkpoint_seconds:
+                _write_partial(partial, rows, key)
+                t_saved = now
+            if progress or done == len(archs) or done % step == 0 or now - t_said >= progress_seconds:
+                print(_progress_line(done, len(archs), resumed, now - t_start), file=sys.stderr, flush=True)
+                t_said = now
+    except BaseException:
+        if partial is not None and len(rows) > resumed:
+            _write_partial(partial, rows, key)
+            print(f"[knas score] stopped after {len(rows)}/{len(archs)} architectures; they are kept in "
+                  f"{partial} for the rerun", file=sys.stderr, flush=True)
+        raise
     # an empty shard (more shards than architectures) is an empty table with every column
     columns = ["arch_id", "arch"] + [f"{s.name}{suffix}" for s in specs for suffix in ("", "__flag", "__seconds")]
     table = pd.DataFrame(rows, columns=columns)
@@ -123,7 +212,14 @@ def score_architectures(
     for spec in specs:  # a column of flags that are all None is still an object column
         table[f"{spec.name}__flag"] = table[f"{spec.name}__flag"].astype(object)
         table[[spec.name, f"{spec.name}__seconds"]] = table[[spec.name, f"{spec.name}__seconds"]].astype("float64")
+    if partial is not None and os.path.exists(partial):
+        os.remove(partial)
     return table
+
+
+def proxy_table(table: pd.DataFrame, proxy: str) -> pd.DataFrame:
+    """The columns of one proxy (with ``arch_id``, ``arch``) of a :func:`score_architectures` table."""
+    return table[["arch_id", "arch", proxy, f"{proxy}__flag", f"{proxy}__seconds"]]
 
 
 def merge_score_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:

@@ -69,14 +69,13 @@ def sampled_archs_table():
 
 def study_archs():
     """The study's architectures, known when the workflow is parsed (sampling is seeded and
-    cheap), so that `snakemake -n` plans every job. The `sample` rule writes the same table."""
+    cheap), so that `snakemake -n` plans every training job. The `sample` rule writes the same
+    table. Score jobs need no arch list: a shard is an index range of that table (`--shard i/n`)."""
     from knas.study import sample_table
 
     s = config["sample"]
     return sample_table(s["n"], s["seed"], s["archs"], s["file"], space=config["space"]["name"])
 
-
-ARCHS = study_archs()
 
 
 def arch_of_id(wildcards):
@@ -121,21 +120,16 @@ def epochs_of_phase(wildcards):
     return config["truth"]["epochs"] if wildcards.phase == "truth" else config["train"]["epochs"]
 
 
-def proxy_options(wildcards):
-    """JSON options of one proxy (scoring.options), for the score job's --options."""
-    import json
+# the score jobs: pass group -> the per-proxy tables it writes, as patterns of {shard}
+from knas.study.score_files import score_jobs  # noqa: E402
 
-    opts = config["scoring"]["options"].get(wildcards.proxy)
-    return json.dumps({wildcards.proxy: opts}, sort_keys=True) if opts else "{}"
+SCORE_JOBS = score_jobs(f"{RESULTS}/scores", config["scoring"]["proxies"], config["scoring"]["options"])
 
 
 def score_shards():
+    """Every per-proxy score table of every shard (merge_scores' input)."""
     n = config["scoring"]["shards"]
-    return [
-        f"{RESULTS}/scores/{p}/shard{i}.parquet"
-        for p in config["scoring"]["proxies"]
-        for i in range(n)
-    ]
+    return [path.format(shard=i) for paths in SCORE_JOBS.values() for path in paths for i in range(n)]
 
 
 def scores_table():
@@ -154,7 +148,7 @@ def truth_histories():
     """benchmark: train -> every sampled architecture is trained (phase truth)."""
     if config["truth"]["benchmark"] != "train":
         return []
-    return [f"{RESULTS}/train/truth/{i}/history.json" for i in ARCHS["arch_id"]]
+    return [f"{RESULTS}/train/truth/{i}/history.json" for i in study_archs()["arch_id"]]
 
 
 SELECTION = f"{RESULTS}/selection.csv"

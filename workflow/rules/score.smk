@@ -1,42 +1,49 @@
-# Stage 3: training-free scores, one job per (proxy, shard), merged into one table.
+# Stage 3: training-free scores, one job per (pass group, shard), merged into one table.
+#
+# A job computes every configured proxy of one pass group through one Context (they share the
+# group's pass, the network builds, the process start and the data load) and writes one table per
+# proxy, named by the proxy's options (knas.study.score_files): adding a proxy reruns only its
+# group's jobs, removing one reruns none, changing one's options reruns only its group. The job
+# reads its proxies and options back from its output paths, so neither is a rule parameter.
 
+for _group, _outputs in SCORE_JOBS.items():
 
-rule score:
-    input:
-        data=prepared_data(),
-        archs=sampled_archs_table(),
-    output:
-        f"{RESULTS}/scores/{{proxy}}/shard{{shard}}.parquet",
-    log:
-        f"{LOGS}/score/{{proxy}}/shard{{shard}}.log",
-    wildcard_constraints:
-        proxy="|".join(config["scoring"]["proxies"]),
-        shard=r"\d+",
-    conda:
-        ENV
-    benchmark:
-        f"{BENCHMARKS}/score/{{proxy}}/shard{{shard}}.tsv"
-    threads: config["scoring"]["threads"]
-    resources:
-        mem_mb=MEM_MB["score"],
-        gpu=GPUS,
-    params:
-        shards=config["scoring"]["shards"],
-        options=proxy_options,
-        C=config["space"]["C"],
-        N=config["space"]["N"],
-        space=space_args(),
-        batch=config["scoring"]["batch_size"],
-        batch_seed=config["scoring"]["batch_seed"],
-        init_seed=config["scoring"]["init_seed"],
-        augment="--augment" if config["scoring"]["augment"] else "",
-        device=config["device"],
-    shell:
-        "python -m knas score --proxy {wildcards.proxy}"
-        " --archs {input.archs} --data {input.data} --shard {wildcards.shard}/{params.shards}"
-        " {params.space} --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
-        " --init-seed {params.init_seed} {params.augment} --device {params.device}"
-        " --options '{params.options}' --no-progress --out {output} > {log} 2>&1"
+    rule:
+        name:
+            f"score_{_group}"
+        input:
+            data=prepared_data(),
+            archs=sampled_archs_table(),
+        output:
+            _outputs,
+        log:
+            f"{LOGS}/score/{_group}/shard{{shard}}.log",
+        wildcard_constraints:
+            shard=r"\d+",
+        conda:
+            ENV
+        benchmark:
+            f"{BENCHMARKS}/score/{_group}/shard{{shard}}.tsv"
+        threads: config["scoring"]["threads"]
+        resources:
+            mem_mb=MEM_MB["score"],
+            gpu=GPUS,
+        params:
+            shards=config["scoring"]["shards"],
+            C=config["space"]["C"],
+            N=config["space"]["N"],
+            space=space_args(),
+            batch=config["scoring"]["batch_size"],
+            batch_seed=config["scoring"]["batch_seed"],
+            init_seed=config["scoring"]["init_seed"],
+            augment="--augment" if config["scoring"]["augment"] else "",
+            device=config["device"],
+        shell:
+            "python -m knas score --out-files {output:q}"
+            " --archs {input.archs} --data {input.data} --shard {wildcards.shard}/{params.shards}"
+            " {params.space} --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
+            " --init-seed {params.init_seed} {params.augment} --device {params.device}"
+            " --no-progress > {log} 2>&1"
 
 
 rule merge_scores:
