@@ -106,11 +106,11 @@ def test_shares_and_pass_groups():
     from knas import proxies
 
     assert proxies.spec("knas_code").shares == ("per_example_grads",)
-    assert proxies.spec("mgm").pass_group == "per_example_grads" and proxies.spec("params").pass_group == "params"
+    assert proxies.spec("mgm").pass_group == "per_example_grads" and proxies.spec("params").pass_group == "weights"
     assert proxies.spec("ntk_mse").needs_val and not proxies.spec("ntk_cond").needs_val
     groups = proxies.pass_groups(["naswot", "mgm", "ntk_cond", "fisher", "gt_kernel", "ntk_mse", "snip", "params"])
     assert groups == {"relu_code_grams": ["naswot"], "per_example_grads": ["mgm", "gt_kernel"],
-                      "ntk_jacobian": ["ntk_cond", "ntk_mse"], "ce_grad": ["fisher", "snip"], "params": ["params"]}
+                      "ntk_jacobian": ["ntk_cond", "ntk_mse"], "ce_grad": ["fisher", "snip"], "weights": ["params"]}
     assert proxies.members("teg") == ("ntk_cond", "linear_regions", "ntk_mse") and proxies.members("mgm") == ("mgm",)
     with pytest.raises(ValueError, match="combined score"):
         proxies.pass_groups(["teg"])

@@ -48,7 +48,7 @@ def test_score_jobs_follow_the_registry_pass_groups():
     assert jobs == {
         "per_example_grads": ["s/mgm/default/shard{shard}.parquet", "s/knas_code/default/shard{shard}.parquet"],
         "relu_code_grams": ["s/naswot/official_counting=true/shard{shard}.parquet"],
-        "params": ["s/params/default/shard{shard}.parquet"],
+        "weights": ["s/params/default/shard{shard}.parquet"],
     }
     assert set(jobs) == set(P.pass_groups(["mgm", "naswot", "knas_code", "params"]))
 

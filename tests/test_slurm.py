@@ -129,7 +129,7 @@ def test_tiny_study_runs_through_the_slurm_profile(slurm_cluster, tmp_path):
         assert jobs[jobid]["rule"] == rule and jobs[jobid]["state"] == "COMPLETED", jobs[jobid]
     rules = [j["rule"] for j in jobs.values()]
     # 2 proxies in 2 pass groups x 1 shard; 3 truth trainings + 1 top-k training
-    assert sorted(r for r in rules if r.startswith("score_")) == ["score_params", "score_relu_code_grams"], rules
+    assert sorted(r for r in rules if r.startswith("score_")) == ["score_relu_code_grams", "score_weights"], rules
     assert rules.count("train") == 4, rules
     assert not LOCAL_RULES & set(rules), rules
     # the profile's per-rule resources reach sbatch (train: set-resources)

@@ -256,7 +256,7 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         return job_counts(res.stdout)
 
-    assert score_counts(plan()) == {"score_per_example_grads": 2, "score_relu_code_grams": 2, "score_params": 2}
+    assert score_counts(plan()) == {"score_per_example_grads": 2, "score_relu_code_grams": 2, "score_weights": 2}
     plan(run=True)
     root = work / "results" / "cache"
     table = pd.read_parquet(root / "scores.parquet")

@@ -16,7 +16,8 @@ This module imports no torch.
 (the first element of their key, see :class:`knas.proxies.base.Keys`): proxies scored on one
 context that share an entry kind pay for that pass once. The first kind is the proxy's *pass
 group*: :func:`pass_groups` groups a list of proxies by it, so that proxies which can share a
-pass are scored together.
+pass are scored together. One kind is not a Context entry: ``weights``, the group of the proxies
+that read the initialised network only (params, flops, l2_norm), which share its build and job.
 """
 from __future__ import annotations
 

@@ -452,9 +452,11 @@ def synflow_bn(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
 
 
 # ---- data-free size proxies ------------------------------------------------------------------
+# They read the initialised network only (no data pass): their pass group ``weights`` scores them
+# in one job, which shares the network builds and the process start (not a Context entry).
 
 @register(
-    "l2_norm", higher_is_better=True, needs_labels=False, paper=PAPER,
+    "l2_norm", higher_is_better=True, needs_labels=False, paper=PAPER, shares=("weights",),
     degenerate="finite, as for any network (depends on the weights only)",
 )
 def l2_norm(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
@@ -464,7 +466,7 @@ def l2_norm(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
 
 
 @register(
-    "params", higher_is_better=True, needs_labels=False, paper=PAPER,
+    "params", higher_is_better=True, needs_labels=False, paper=PAPER, shares=("weights",),
     degenerate="the network's parameter count (unused ops' weights count)",
 )
 def params(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
@@ -485,7 +487,7 @@ def params(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
 
 
 @register(
-    "flops", higher_is_better=True, needs_labels=False, paper=PAPER,
+    "flops", higher_is_better=True, needs_labels=False, paper=PAPER, shares=("weights",),
     degenerate="the network's FLOPs (ops on dead paths count)",
 )
 def flops(model: nn.Module, batch: ProxyBatch, ctx: Context) -> float:
