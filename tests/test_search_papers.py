@@ -169,7 +169,8 @@ def slow_reinforce(scores: pd.DataFrame, seed: int, steps: int, lr: float, gamma
                     grad[e][k] = (-log_prob(up, actions) + log_prob(dn, actions)) * (r - b) / (2 * h)
             theta = [[theta[e][k] - lr * grad[e][k] for k in range(K)] for e in range(E)]  # Eq. 13
     if official:
-        ranks = {i: [sorted([x[i] for x in rows], reverse=SIGN[i] > 0).index(x[i]) for x in rows] for i in TEG_INDICATORS}
+        ranks = {i: [sorted([x[i] for x in rows], reverse=SIGN[i] > 0).index(x[i]) for x in rows]
+                 for i in TEG_INDICATORS}
         best = min(range(len(rows)), key=lambda t: (sum(ranks[i][t] for i in TEG_INDICATORS), t))
         return sampled, sampled[best], theta
     mode = [max(range(K), key=lambda k: (theta[e][k], -k)) for e in range(E)]  # argmax sigma(theta)
@@ -286,12 +287,14 @@ def test_optimal_is_the_best_of_n_per_column(scores, truth, oracle):
 
 
 def test_paper_labels_of_the_table_2_rows(scores, oracle):
+    rows = (("naswot_n10", "naswot", {"n": 10, "proxy": "noisy"}),
+            ("area", "area", {"proxy": "noisy", "max_trained": 12}),
+            ("rea", "rea", {"max_trained": 12}),
+            ("rs", "random_search", {"max_trained": 5}),
+            ("teg", "teg_reinforce", {"steps": 5}),
+            ("optimal_n100", "optimal", {}))
     runs = [run_repeats(name, SPACE, oracle, cache(scores), repeats=2, seed=0, label=label, **params)
-            for label, name, params in (
-                ("naswot_n10", "naswot", {"n": 10, "proxy": "noisy"}), ("area", "area", {"proxy": "noisy",
-                                                                                           "max_trained": 12}),
-                ("rea", "rea", {"max_trained": 12}), ("rs", "random_search", {"max_trained": 5}),
-                ("teg", "teg_reinforce", {"steps": 5}), ("optimal_n100", "optimal", {}))]
+            for label, name, params in rows]
     s = summary_table(pd.concat(runs, ignore_index=True))
     assert s["method"].tolist() == ["NASWOT (N=10) [proxy=noisy]", "AREA [max_trained=12, proxy=noisy]",
                                     "REA [max_trained=12]", "RS [max_trained=5]", "REINFORCE + TEG [steps=5]",

@@ -94,7 +94,8 @@ class StrategySpec:
             return self.label(params)
         merged = {**self.defaults, **params}
         shown = {f[1] for f in string.Formatter().parse(self.title) if f[1]}
-        extra = {k: v for k, v in params.items() if k not in shown and (k not in self.defaults or self.defaults[k] != v)}
+        extra = {k: v for k, v in params.items()
+                 if k not in shown and (k not in self.defaults or self.defaults[k] != v)}
         text = self.title.format(**merged)
         return text + (" [" + ", ".join(f"{k}={extra[k]}" for k in sorted(extra)) + "]" if extra else "")
 
