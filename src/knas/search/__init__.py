@@ -3,13 +3,14 @@
 Each strategy is a module registering itself (:mod:`.registry`) with its paper's defaults:
 
 =================  ==========================================================================
-``random``         one random architecture (NASWOT Table 2's baseline)
+``random``         one random architecture (NASWOT Table 2's "Random")
+``optimal``        best accuracy of N random architectures per column, an upper bound (NASWOT Table 2)
 ``random_search``  sample + train with the oracle until the budget ends (NB201)
 ``naswot``         best of N by a proxy, no training (NASWOT; N = 10, 100, 1000)
 ``knas``           top k of N by MGM, then the best of those by validation accuracy (KNAS)
 ``rea``            regularised evolution with the oracle (NB201's REA)
-``area``           REA seeded with the top P of 2P by a proxy (NASWOT's assisted REA)
-``teg_reinforce``  REINFORCE rewarded by the TEG indicators' improvements (TEG-NAS)
+``area``           REA seeded with the top P of 2P by a proxy (NASWOT's assisted REA, Algorithm 2)
+``teg_reinforce``  REINFORCE rewarded by the TEG indicators' improvements (TEG-NAS Eqs. 13-18)
 ``teg_evolution``  evolution ranked by the TEG indicators' rank sum (TEG-NAS)
 =================  ==========================================================================
 
@@ -17,7 +18,7 @@ Usage::
 
     from knas.search import ProxyCache, TableOracle, get_space, run_repeats, summary_table
     runs = run_repeats("naswot", get_space("nb201"), oracle, ProxyCache(scores), repeats=100, seed=0, n=10)
-    summary_table(runs)
+    summary_table(runs)   # one row per run label, "method" = the paper's row label, e.g. "NASWOT (N=10)"
 
 A run sees the world through a :class:`SearchContext`: proxy values from the score cache
 (recorded seconds charged once per architecture), "trainings" from the oracle (recorded

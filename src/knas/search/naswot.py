@@ -13,8 +13,10 @@ from .registry import check_int, register
 
 @register(
     "naswot",
-    paper="NASWOT (Mellor et al., ICML 2021), Section 5 / Table 2: N = 10, 100 (1000 in the appendix)",
+    paper="NASWOT (Mellor et al., ICML 2021), Section 4 / Table 2: N = 10, 100, 1000, 500 runs",
     trains=False,
+    title="NASWOT (N={n})",
+    default_repeats=500,
     n=100,
     proxy="naswot",
 )

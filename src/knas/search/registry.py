@@ -8,6 +8,7 @@ parameters of every strategy; a strategy's registered defaults may set them (e.g
 from __future__ import annotations
 
 import math
+import string
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,13 +29,16 @@ class StrategySpec:
     defaults: dict = field(default_factory=dict)
     default_repeats: int = DEFAULT_REPEATS
     minimums: dict = field(default_factory=dict)  # parameter -> smallest allowed value (default 1; floats: > 0)
+    choices: dict = field(default_factory=dict)  # string parameter -> its allowed values
+    title: str | None = None  # the paper's row label, a format string over the parameters: "NASWOT (N={n})"
 
     def check_params(self, params) -> tuple[dict, dict]:
         """:meth:`resolve` plus the values' types and ranges, without running anything: integer
         parameters (and those defaulting to None) take integers >= their minimum (1 unless
         registered otherwise), None only where that is the default; float parameters finite numbers
         > 0 (>= a registered minimum); ``epochs`` a fidelity the benchmark records; string
-        parameters (``proxy``: a column of the score cache) non-empty strings; budget keys what
+        parameters (``proxy``: a column of the score cache) non-empty strings, one of the registered
+        ``choices`` where the strategy has them (e.g. ``optimizer: sgd|adam``); budget keys what
         :class:`~knas.search.context.Budget` accepts. The search job and the config check
         (``knas.config.check_config``) both call it."""
         from .context import Budget
@@ -48,6 +52,9 @@ class StrategySpec:
             default, minimum = self.defaults.get(key), self.minimums.get(key)
             if key == "epochs":
                 check_epochs(value)
+            elif key in self.choices:
+                if value not in self.choices[key]:
+                    raise ValueError(f"parameter {key}={value!r}: allowed: {', '.join(map(str, self.choices[key]))}")
             elif isinstance(default, str):
                 if not isinstance(value, str) or not value:
                     raise ValueError(f"parameter {key}={value!r}: must be a non-empty string")
@@ -79,21 +86,40 @@ class StrategySpec:
             return self.name
         return f"{self.name}(" + ",".join(f"{k}={diff[k]}" for k in sorted(diff)) + ")"
 
+    def paper_label(self, params: dict) -> str:
+        """The paper's row label (``title`` filled with the parameters, e.g. ``NASWOT (N=10)``),
+        plus ``[k=v, ...]`` for changed parameters the title does not show; without a title,
+        :meth:`label`."""
+        if self.title is None:
+            return self.label(params)
+        merged = {**self.defaults, **params}
+        shown = {f[1] for f in string.Formatter().parse(self.title) if f[1]}
+        extra = {k: v for k, v in params.items()
+                 if k not in shown and (k not in self.defaults or self.defaults[k] != v)}
+        text = self.title.format(**merged)
+        return text + (" [" + ", ".join(f"{k}={extra[k]}" for k in sorted(extra)) + "]" if extra else "")
+
 
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
 def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS,
-             minimums: dict | None = None, **defaults) -> Callable:
+             minimums: dict | None = None, choices: dict | None = None, title: str | None = None,
+             **defaults) -> Callable:
     """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``
-    (``minimums``: smallest allowed values where not 1, see :meth:`StrategySpec.check_params`)."""
+    (``minimums``: smallest allowed values where not 1; ``choices``: allowed values of string
+    parameters, see :meth:`StrategySpec.check_params`; ``title``: the paper's row label, see
+    :meth:`StrategySpec.paper_label`)."""
 
     def deco(fn):
         if name in STRATEGIES:
             raise KeyError(f"strategy {name!r} registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
+        for key, allowed in (choices or {}).items():
+            if defaults.get(key) not in allowed:
+                raise ValueError(f"strategy {name!r}: default {key}={defaults.get(key)!r} not in its choices {allowed}")
         STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats,
-                                        dict(minimums or {}))
+                                        dict(minimums or {}), dict(choices or {}), title)
         return fn
 
     return deco

@@ -6,7 +6,7 @@ import math
 from typing import Sequence
 
 from .cache import ProxyCache
-from .context import Budget, SearchContext, SearchResult
+from .context import Budget, SearchContext, SearchResult, pool_best
 from .oracle import Oracle
 from .registry import StrategySpec
 from .space import GridSpace
@@ -97,8 +97,8 @@ def run_repeats(
             "stopped_by": res.stopped_by,
             "params": json.dumps(params, sort_keys=True, default=str),
         }
-        for ds in datasets:
-            final = oracle.fidelity(res.arch, dataset=ds)  # the full schedule
+        for ds in datasets:  # the full schedule; an oracle bound: the best of its pool per column
+            final = pool_best(oracle, res.pool, ds) if res.pool else oracle.fidelity(res.arch, dataset=ds)
             row[f"{ds}__valid_acc"] = final["valid_acc"]
             row[f"{ds}__test_acc"] = final["test_acc"]
         rows.append(row)
@@ -116,25 +116,52 @@ def eval_datasets_of(runs) -> list[str]:
     return out
 
 
+def paper_labels(runs) -> dict[str, str]:
+    """Run label -> the paper's row label (:meth:`StrategySpec.paper_label` of the run's strategy
+    and parameters, e.g. ``naswot_n10`` -> ``NASWOT (N=10)``); a label stays itself where its runs
+    carry no strategy name or the name is unknown, and two labels that would read alike keep
+    theirs in brackets."""
+    from . import load_all
+
+    reg = load_all()
+    out: dict[str, str] = {}
+    for label, g in runs.groupby("strategy", sort=False):
+        name = g["name"].iloc[0] if "name" in g else None
+        if name not in reg:
+            out[label] = str(label)
+            continue
+        params = json.loads(g["params"].iloc[0]) if "params" in g and isinstance(g["params"].iloc[0], str) else {}
+        out[label] = reg[name].paper_label(params)
+    seen: dict[str, int] = {}
+    for title in out.values():
+        seen[title] = seen.get(title, 0) + 1
+    return {label: (t if seen[t] == 1 or t == label else f"{t} [{label}]") for label, t in out.items()}
+
+
 def summary_table(runs):
-    """One row per strategy (first-appearance order), like NASWOT's Table 2: ``runs``, search
-    seconds (mean, std and median), and per dataset the mean and std (sample std, ddof=1) of
-    the found architectures' validation and test accuracies (``<dataset>__valid_mean`` ...)."""
+    """One row per strategy (first-appearance order), like NASWOT's Table 2: ``method`` (the
+    paper's row label, :func:`paper_labels`), ``runs``, search seconds (mean, std and median),
+    and per dataset the mean and std (sample std, ddof=1) of the found architectures'
+    validation and test accuracies (``<dataset>__valid_mean`` ...). ``charged`` is False for a
+    row that scored and trained nothing (``random``, ``optimal``: Table 2's "N/A" search time)."""
     import pandas as pd
 
     if len(runs) == 0:
         raise ValueError("no runs to summarise")
     datasets = eval_datasets_of(runs)
+    titles = paper_labels(runs)
     rows = []
     for label, g in runs.groupby("strategy", sort=False):
         row = {
             "strategy": label,
+            "method": titles[label],
             "runs": len(g),
             "search_seconds": g["search_seconds"].mean(),
             "search_seconds_std": g["search_seconds"].std(),
             "search_seconds_median": g["search_seconds"].median(),
             "n_trained": g["n_trained"].mean(),
             "n_scored": g["n_scored"].mean(),
+            "charged": bool((g["n_trained"] > 0).any() or (g["n_scored"] > 0).any()),
         }
         for ds in datasets:
             for split in ("valid", "test"):
@@ -153,16 +180,20 @@ def _pm(mean: float, std: float) -> str:
 
 
 def format_table(summary) -> str:
-    """The summary as a Markdown table, ``mean ± std`` per dataset and split (NASWOT Table 2)."""
+    """The summary as a Markdown table like NASWOT's Table 2: the paper's row label (``Method``),
+    the mean search seconds ("N/A" for a row that charged nothing), ``mean ± std`` per dataset
+    and split."""
     import pandas as pd
 
     from knas.markdown import md_table
 
     datasets = [c[: -len("__valid_mean")] for c in summary.columns if c.endswith("__valid_mean")]
-    head = ["Strategy", "Search (s)"] + [f"{ds} {split}" for ds in datasets for split in ("valid", "test")]
+    head = ["Method", "Search (s)"] + [f"{ds} {split}" for ds in datasets for split in ("valid", "test")]
     rows = []
     for _, r in summary.iterrows():
-        cells = [str(r["strategy"]), f"{r['search_seconds']:.1f}"]
+        method = r["method"] if "method" in summary and isinstance(r["method"], str) else str(r["strategy"])
+        charged = r["charged"] if "charged" in summary else True
+        cells = [method, f"{r['search_seconds']:.1f}" if charged else "N/A"]
         for ds in datasets:
             for split in ("valid", "test"):
                 cells.append(_pm(r.get(f"{ds}__{split}_mean", math.nan), r.get(f"{ds}__{split}_std", math.nan)))
@@ -192,7 +223,8 @@ def plot_search(summary, path, dataset: str | None = None, split: str = "test") 
     for _, r in summary.iterrows():
         x = max(float(r["search_seconds"]), 1e-3)
         y, e = r[f"{dataset}__{split}_mean"], r[f"{dataset}__{split}_std"]
-        ax.errorbar([x], [y], yerr=[0 if math.isnan(e) else e], fmt="o", capsize=3, label=str(r["strategy"]))
+        label = r["method"] if "method" in summary and isinstance(r["method"], str) else str(r["strategy"])
+        ax.errorbar([x], [y], yerr=[0 if math.isnan(e) else e], fmt="o", capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("search time (s, simulated + wall)")
     ax.set_ylabel(f"{dataset} {split} accuracy (%)")
