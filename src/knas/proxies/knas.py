@@ -14,9 +14,12 @@ Two scores, both "higher is better" (KNAS ranks by descending MGM, ``cifar10.py:
   MGM score"): for every sampled entry e (``sampled=m`` entries of every used tensor, all entries
   with ``sampled=None``), ``dot(a_e, b_e)`` with ``a_e``/``b_e`` the gradients at e of examples
   ``[0, n/2)`` / ``[n/2, n)``, uncentred; the score is the mean of these dot products over all
-  sampled entries of all tensors (not divided by n). It is ``(n/2)^2`` times an unbiased estimate
-  of the off-diagonal Gram mean. The released code (``knas_code``) differs: it centres each half,
-  takes the first 50 entries of the first 11 tensors and sums (divided by n^2).
+  sampled entries of all tensors (not divided by n). Summed over the entries, ``sum_e dot(a_e, b_e)
+  = sum_{k < n/2} <g_k, g_{n/2+k}>`` (restricted to the sampled entries): the trace of the
+  off-diagonal block of the Gram matrix, i.e. ``n/2`` off-diagonal Gram entries of disjoint example
+  pairs (no diagonal ``|g_i|^2`` terms, unlike Eq. 15/16). The released code (``knas_code``)
+  differs: it centres each half over its examples, takes the first 50 entries of the first 11
+  tensors with >= 50 elements and sums (divided by n^2).
 * ``knas_code`` -- what the released code (``exps/NAS-Bench-201/functions.py:44-134``) computes:
   the sum, over the first 50 entries of the first 11 parameter tensors with >= 50 elements, of the
   centred cross-covariance between the two halves of 50 single-example gradients, divided by 2500
@@ -538,7 +541,7 @@ def flagged_result(value: float, degenerate: bool) -> ProxyResult:
     degenerate=(
         "disconnected/all-none: every weight gradient is 0, only the classifier bias contributes: "
         "||mean_i(softmax(b) - onehot(y_i))||^2 (Eq. 16: that layer's term / #layers; halves: that "
-        "layer's sum of half-sum products / #sampled entries); small, input-independent, flag 'degenerate'"
+        "layer's sum of dot products / #sampled entries); small, input-independent, flag 'degenerate'"
     ),
     shares=("per_example_grads", "summed_grads"),
     choices={"estimator": MGM_ESTIMATORS},
@@ -574,7 +577,8 @@ def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: i
 
 def _mgm_halves(model, batch, ctx, n: int, sampled: int | None, seed: int):
     """Sec. 5's estimator of Eq. 16: mean over the sampled entries e of every used tensor of
-    ``dot(a_e, b_e)``, ``a_e``/``b_e`` = entry e of the gradients of examples ``[0, n/2)`` / ``[n/2, n)``."""
+    ``dot(a_e, b_e) = sum_k a_e[k] b_e[k]``, ``a_e``/``b_e`` = entry e of the gradients of examples
+    ``[0, n/2)`` / ``[n/2, n)`` (n/2-vectors)."""
     if not isinstance(n, int) or n < 2 or n % 2:
         raise ValueError(f"option n={n!r}: mgm with estimator=halves needs an even number of examples >= 2")
     idx = sample_indices(model, sampled, seed) if sampled is not None else None
@@ -583,8 +587,8 @@ def _mgm_halves(model, batch, ctx, n: int, sampled: int | None, seed: int):
     for k in pe.names:
         e = idx[k] if idx is not None else torch.arange(pe.numel[k])
         G = pe.at(k, e).double()  # (n, t)
-        # sum_e dot(a_e, b_e) = sum_e (sum_{i < n/2} G_ie) (sum_{j >= n/2} G_je)
-        total += float((G[:half].sum(0) * G[half:].sum(0)).sum())
+        # dot(a_e, b_e) = sum_{k < n/2} G[k, e] G[n/2 + k, e]: example k paired with example n/2 + k
+        total += float((G[:half] * G[half:]).sum())
         count += G.shape[1]
     return flagged_result(total / count if count else float("nan"), pe.degenerate)
 
