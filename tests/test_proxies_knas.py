@@ -1,4 +1,4 @@
-"""KNAS proxies (``mgm`` Eq. 15/16, ``knas_code`` = released code): official-style references
+"""KNAS proxies (``mgm`` Eq. 15/16 and Sec. 5's split-halves estimator, ``knas_code`` = released code): official-style references
 (tests/reference/official_knas.py), the paper's Gram-matrix definition, the per-example-BN trick,
 the released code's tensor choice, degenerate cells, the caller's model untouched, determinism,
 errors, pass sharing, chunking (the CUDA-OOM retry path) and the knas TinyNetwork."""
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from knas import proxies
 from knas.proxies import knas as kn
 from knas.proxies.base import Context, ProxyBatch
-from reference.official_knas import official_knas_code, official_mgm
+from reference.official_knas import _per_example_loop, official_knas_code, official_mgm, sampled_entries
 from cells import A_CONV, A_DISC, A_DISC_PATH, A_MIX, A_NONE, A_SKIP
 from cells import make_batch as _make_batch
 from proxy_checks import knas_code_scale, xnet
@@ -215,6 +215,65 @@ def test_errors():
         proxies.compute("mgm", net, b, n=8, sampled=0)
     with pytest.raises(ValueError, match="more than one value per channel"):
         proxies.compute("mgm", net, make_batch(n=8, hw=4), n=8)  # 1x1 maps in stage 3
+
+
+# ---- mgm estimator="halves": KNAS Sec. 5's algorithm in words -----------------------------------
+
+def _halves_slow(net, b, n, sampled, seed):
+    """Sec. 5, from the text: for each parameter, split its n gradients into two vectors of n/2
+    items, take their dot product; sample m parameters from each parameter matrix; the average
+    dot product is the score. Explicit loops over examples and entries, no centring."""
+    grads = _per_example_loop(net, b.x, b.y, n)  # name -> n flattened gradients
+    idx = sampled_entries(net, sampled, seed) if sampled is not None else None
+    dots = []
+    for name, g in grads.items():
+        entries = idx[name].tolist() if idx is not None else range(g[0].numel())
+        for e in entries:
+            a = [float(g[k][e]) for k in range(n // 2)]
+            c = [float(g[k][e]) for k in range(n // 2, n)]
+            dots.append(math.fsum(u * v for u, v in zip(a, c)))
+    return math.fsum(dots) / len(dots)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-9), (torch.float32, 1e-4)])
+def test_mgm_halves_matches_section5_loop(dtype, rtol):
+    net, b = xnet(A_CONV, dtype=dtype), make_batch(dtype=dtype)
+    ctx = Context(net, b)
+    for opts in ({"sampled": 7, "seed": 3}, {}):
+        ours = proxies.compute("mgm", net, b, ctx, n=12, estimator="halves", **opts)
+        assert ours.flag is None
+        assert ours.value == pytest.approx(_halves_slow(net, b, 12, opts.get("sampled"), opts.get("seed", 0)),
+                                           rel=rtol), opts
+
+
+def test_mgm_halves_is_a_block_of_the_gram_matrix_and_not_knas_code():
+    """sum_e dot(a_e, b_e) is the trace of the off-diagonal block G_A G_B^T of the Gram matrix of
+    the sampled per-example gradients (example k paired with n/2 + k); it differs from the Eq. 16
+    mean and from the released code (centred halves, first 50 entries of 11 tensors, / n^2)."""
+    net, b = xnet(A_CONV, dtype=torch.float64), make_batch(dtype=torch.float64)
+    ctx = Context(net, b)
+    idx = kn.sample_indices(net, 9, 1)
+    pe = kn.per_example_grads(net, b, ctx, 12)
+    G = torch.cat([pe.at(k, idx[k]) for k in pe.names], 1)  # (12, total sampled)
+    block = float(torch.trace(G[:6] @ G[6:].T)) / G.shape[1]
+    halves = proxies.compute("mgm", net, b, ctx, n=12, sampled=9, seed=1, estimator="halves").value
+    assert halves == pytest.approx(block, rel=1e-9)
+    assert halves != pytest.approx(proxies.compute("mgm", net, b, ctx, n=12, sampled=9, seed=1).value, rel=1e-2)
+    assert halves != pytest.approx(proxies.compute("knas_code", net, b, ctx, n=12).value, rel=1e-2)
+
+
+def test_mgm_halves_degenerate_and_errors():
+    net, b = xnet(A_DISC), make_batch()
+    res = proxies.compute("mgm", net, b, n=12, estimator="halves", sampled=5)
+    G = torch.softmax(net.classifier.bias.detach().double(), 0) - F.one_hot(b.y, 10).double()  # (n, 10)
+    e = kn.sample_indices(net, 5, 0)["classifier.bias"]
+    count = sum(min(5, p.numel()) for p in net.parameters())
+    expect = float((G[:6, e] * G[6:, e]).sum()) / count  # only the classifier bias is non-zero
+    assert res.flag == "degenerate" and res.value == pytest.approx(expect, rel=1e-5)
+    with pytest.raises(ValueError, match="even number"):
+        proxies.compute("mgm", net, b, n=7, estimator="halves")
+    with pytest.raises(ValueError, match="estimator = 'split' is invalid; allowed: gram, halves"):
+        proxies.compute("mgm", net, b, n=8, estimator="split")
 
 
 # ---- sharing, chunking, other networks and devices ---------------------------------------------

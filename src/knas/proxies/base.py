@@ -74,6 +74,10 @@ class Keys:
         return ("gtnas_layers", n, theta, seed)
 
     @staticmethod
+    def gtnas_abs_grads(n: int) -> tuple:
+        return ("gtnas_abs_grads", n)
+
+    @staticmethod
     def relu_code_grams(n: int, split: str = "train") -> tuple:
         return ("relu_code_grams", n, split)
 

@@ -2,10 +2,24 @@
 
 Two scores, both "higher is better" (KNAS ranks by descending MGM, ``cifar10.py:74`` ``reverse=True``):
 
-* ``mgm`` -- the paper's Eq. 15, the mean of the Gram matrix of per-example gradients,
-  ``(1/n^2) sum_i sum_j <dl_i/dw, dl_j/dw> = ||(1/n) sum_i dl_i/dw||^2`` over all trainable
-  parameters, or (``sampled=m``) Eq. 16: the same mean per parameter tensor restricted to ``m``
-  seeded-random entries, averaged over tensors.
+* ``mgm`` -- the paper's Eq. 15 (the default), the mean of the Gram matrix of per-example
+  gradients, ``(1/n^2) sum_i sum_j <dl_i/dw, dl_j/dw> = ||(1/n) sum_i dl_i/dw||^2`` over all
+  trainable parameters, or (``sampled=m``) Eq. 16: the same mean per parameter tensor restricted to
+  ``m`` seeded-random entries, averaged over tensors. Eq. 15 is the default because Algorithm 1
+  computes "MGM based on Eq. 15" and it reproduces the paper's correlations; Eq. 16 with m = 50
+  does not (README, Protocols). ``estimator="halves"``: the estimator Section 5 describes in words
+  ("For each parameter, we split its n gradients from n instances/batches into two vectors where
+  each has n/2 items. Then, we calculate the dot-product between these two vectors. Finally, we
+  sample m parameter from each parameter matrix and calculate the average dot-product as the final
+  MGM score"): for every sampled entry e (``sampled=m`` entries of every used tensor, all entries
+  with ``sampled=None``), ``dot(a_e, b_e)`` with ``a_e``/``b_e`` the gradients at e of examples
+  ``[0, n/2)`` / ``[n/2, n)``, uncentred; the score is the mean of these dot products over all
+  sampled entries of all tensors (not divided by n). Summed over the entries, ``sum_e dot(a_e, b_e)
+  = sum_{k < n/2} <g_k, g_{n/2+k}>`` (restricted to the sampled entries): the trace of the
+  off-diagonal block of the Gram matrix, i.e. ``n/2`` off-diagonal Gram entries of disjoint example
+  pairs (no diagonal ``|g_i|^2`` terms, unlike Eq. 15/16). The released code (``knas_code``)
+  differs: it centres each half over its examples, takes the first 50 entries of the first 11
+  tensors with >= 50 elements and sums (divided by n^2).
 * ``knas_code`` -- what the released code (``exps/NAS-Bench-201/functions.py:44-134``) computes:
   the sum, over the first 50 entries of the first 11 parameter tensors with >= 50 elements, of the
   centred cross-covariance between the two halves of 50 single-example gradients, divided by 2500
@@ -78,6 +92,8 @@ from .registry import register
 from .base import Context, Keys, ProxyBatch, ProxyResult, check_n, logits_of, run_chunked, working_copy
 
 PAPER_KNAS = "Xu et al., KNAS: Green Neural Architecture Search, ICML 2021"
+# mgm's estimators: "gram" (Eq. 15, Eq. 16 with sampled=m), "halves" (Sec. 5's split-halves algorithm)
+MGM_ESTIMATORS = ("gram", "halves")
 
 # released code (functions.py:71-85): first 11 tensors with >= 50 elements, first 50 entries each
 OFFICIAL_MAX_TENSORS = 11
@@ -209,8 +225,18 @@ class _Tap:
         if param == "bias":  # Conv2d
             return g.sum((2, 3)) if idx is None else g[:, idx].sum((2, 3))
         if idx is None:
+            if mod.groups == 1:
+                return self._conv_weight_full()
             idx = torch.arange(mod.weight.numel(), device=x.device)
         return self._conv_weight_entries(idx)
+
+    def _conv_weight_full(self) -> torch.Tensor:
+        """Every entry of a (groups=1) conv's per-example weight gradient, ``(n, numel)``:
+        ``g (n, Cout, L) @ unfold(x)^T (n, L, Cin*kh*kw)`` (as :meth:`_conv_weight_entries`, batched)."""
+        mod, x, g = self.module, self.x, self.g
+        n = x.shape[0]
+        cols = F.unfold(x, mod.kernel_size, dilation=mod.dilation, padding=mod.padding, stride=mod.stride)
+        return torch.bmm(g.flatten(2), cols.transpose(1, 2)).reshape(n, -1)  # (n, Cout * Cin*kh*kw)
 
     def summed(self, param: str) -> torch.Tensor:
         """Gradient of ``module.<param>`` summed over the examples (the batched backward's): ``(numel,)``."""
@@ -511,18 +537,21 @@ def flagged_result(value: float, degenerate: bool) -> ProxyResult:
     "mgm",
     higher_is_better=True,
     needs_labels=True,
-    paper=PAPER_KNAS + " (Eq. 15; Eq. 16 with sampled=m)",
+    paper=PAPER_KNAS + " (Eq. 15; Eq. 16 with sampled=m; Sec. 5 split-halves with estimator=halves)",
     degenerate=(
         "disconnected/all-none: every weight gradient is 0, only the classifier bias contributes: "
-        "||mean_i(softmax(b) - onehot(y_i))||^2 (Eq. 16: that layer's term / #layers); small, "
-        "input-independent, flag 'degenerate'"
+        "||mean_i(softmax(b) - onehot(y_i))||^2 (Eq. 16: that layer's term / #layers; halves: that "
+        "layer's sum of dot products / #sampled entries); small, input-independent, flag 'degenerate'"
     ),
     shares=("per_example_grads", "summed_grads"),
+    choices={"estimator": MGM_ESTIMATORS},
     n=50,
     sampled=None,
     seed=0,
+    estimator="gram",
 )
-def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: int | None, seed: int):
+def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: int | None, seed: int,
+        estimator: str):
     """KNAS mean gradient kernel (MGM): mean of the Gram matrix of single-example gradients (Eq. 15/16).
 
     Eq. 15 (``sampled=None``): ``(1/n^2) sum_ij <g_i, g_j> = ||(1/n) sum_i g_i||^2`` with ``g_i`` the
@@ -530,7 +559,10 @@ def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: i
     first ``n`` examples of the batch. Eq. 16 (``sampled=m``): for each used parameter tensor, the
     same quantity restricted to ``m`` entries drawn by :func:`sample_indices` (``seed``), averaged over
     tensors (all entries of tensors smaller than ``m``). The squared norms are accumulated in float64.
+    ``estimator="halves"``: Sec. 5's split-halves estimator (module docstring).
     """
+    if estimator == "halves":
+        return _mgm_halves(model, batch, ctx, n, sampled, seed)
     if sampled is not None:
         idx = sample_indices(model, sampled, seed)
     pe = summed_grads(model, batch, ctx, n)
@@ -541,6 +573,24 @@ def mgm(model: nn.Module, batch: ProxyBatch, ctx: Context, *, n: int, sampled: i
         terms = [float(mean[k][idx[k].to(mean[k].device)].pow(2).sum()) for k in pe.names]
         total = sum(terms) / len(terms) if terms else float("nan")
     return flagged_result(total, pe.degenerate)
+
+
+def _mgm_halves(model, batch, ctx, n: int, sampled: int | None, seed: int):
+    """Sec. 5's estimator of Eq. 16: mean over the sampled entries e of every used tensor of
+    ``dot(a_e, b_e) = sum_k a_e[k] b_e[k]``, ``a_e``/``b_e`` = entry e of the gradients of examples
+    ``[0, n/2)`` / ``[n/2, n)`` (n/2-vectors)."""
+    if not isinstance(n, int) or n < 2 or n % 2:
+        raise ValueError(f"option n={n!r}: mgm with estimator=halves needs an even number of examples >= 2")
+    idx = sample_indices(model, sampled, seed) if sampled is not None else None
+    pe = per_example_grads(model, batch, ctx, n)
+    total, count, half = 0.0, 0, n // 2
+    for k in pe.names:
+        e = idx[k] if idx is not None else torch.arange(pe.numel[k])
+        G = pe.at(k, e).double()  # (n, t)
+        # dot(a_e, b_e) = sum_{k < n/2} G[k, e] G[n/2 + k, e]: example k paired with example n/2 + k
+        total += float((G[:half] * G[half:]).sum())
+        count += G.shape[1]
+    return flagged_result(total / count if count else float("nan"), pe.degenerate)
 
 
 def select_official_tensors(names, numels: dict[str, int]) -> list[str]:
