@@ -237,6 +237,7 @@ def score_counts(counts: dict[str, int]) -> dict[str, int]:
 CACHE_STUDY = {
     "study": "cache", "device": "cpu", "data": {"dataset": "digits"}, "space": {"C": 4, "N": 1},
     "sample": {"n": 3, "seed": 1}, "truth": {"benchmark": "train", "epochs": 1}, "text": {"enabled": False},
+    "analysis": {"repeats": 0},  # 3 architectures: no repeated sampling (analysis.repeat_n < sample.n)
     "scoring": {"proxies": ["mgm", "knas_code", "naswot", "params"], "shards": 2, "batch_size": 50},
 }
 
