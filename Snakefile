@@ -8,8 +8,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The default study; `--configfile other.yaml` overrides its values key by key.
-configfile: os.path.join(workflow.basedir, "config.yaml")
+# The default study; `--configfile other.yaml` overrides its values key by key, unless that file
+# sets `base: schema` (the files in config/): then only its keys count, over the schema's defaults.
+if config.get("base", "config.yaml") == "config.yaml":
+
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -237,6 +237,7 @@ def score_counts(counts: dict[str, int]) -> dict[str, int]:
 CACHE_STUDY = {
     "study": "cache", "device": "cpu", "data": {"dataset": "digits"}, "space": {"C": 4, "N": 1},
     "sample": {"n": 3, "seed": 1}, "truth": {"benchmark": "train", "epochs": 1}, "text": {"enabled": False},
+    "analysis": {"repeats": 0},  # 3 architectures: no repeated sampling (analysis.repeat_n < sample.n)
     "scoring": {"proxies": ["mgm", "knas_code", "naswot", "params"], "shards": 2, "batch_size": 50},
 }
 
@@ -280,15 +281,70 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
     assert score_counts(plan()) == {}  # back to the defaults: their files are still there and valid
 
 
-def test_paper_configs_plan_without_data(tmp_path):
-    """Paper-scale configs plan on a machine without the datasets or the benchmark file."""
-    for cfg in sorted((ROOT / "config").glob("knas_paper_*.yaml")):
-        res = snakemake("-n", "--cores", "4", "--configfile", str(cfg), "--directory", str(tmp_path))
-        assert res.returncode == 0, f"{cfg.name}:\n" + res.stdout[-2000:] + res.stderr[-2000:]
-        counts = job_counts(res.stdout)
-        # 19 proxies in 10 pass groups x 4 shards
-        assert sum(score_counts(counts).values()) == 10 * 4 and counts["truth"] == 1, counts
-        assert "WARNING (dry run only" in res.stderr
+# The jobs KNAS's protocol (Algorithm 1, Sec. 6.3, Table 1, Fig. 2) needs on NAS-Bench-201 before
+# `select` (a checkpoint; the top-k training jobs, at most max(select.k) = 40, are planned after it):
+# the whole space sampled in seeded order, 19 proxies in 10 pass groups x 16 shards, the benchmark
+# as truth, correlations (Fig. 2 repeated sampling), the selection and the report. No text job.
+KNAS_PAPER_JOBS = {
+    "sample": 1, "prepare_data": 1, "truth": 1, "merge_scores": 1, "correlate": 1, "select": 1, "report": 1,
+    "all": 1, **{f"score_{g}": 16 for g in ("ce_grad", "flops", "jacob_cov", "l2_norm", "linear_regions",
+                                             "ntk_jacobian", "params", "per_example_grads", "relu_code_grams",
+                                             "synflow")},
+}
+TEXT_CONFIGS = ("knas_text.yaml", "knas_text_rte.yaml")  # the files of config/ meant to run the text study
+
+
+def plan_config(cfg: Path, work: Path) -> dict[str, int]:
+    res = snakemake("-n", "--cores", "4", "--configfile", str(cfg), "--directory", str(work))
+    assert res.returncode == 0, f"{cfg.name}:\n" + res.stdout[-2000:] + res.stderr[-2000:]
+    return job_counts(res.stdout)
+
+
+@pytest.mark.parametrize("cfg", sorted((ROOT / "config").glob("knas_paper_*.yaml")), ids=lambda p: p.stem)
+def test_paper_configs_plan_the_protocols_jobs(cfg, tmp_path):
+    """Each KNAS paper config plans exactly its protocol's jobs, without datasets or benchmark file."""
+    res = snakemake("-n", "--cores", "4", "--configfile", str(cfg), "--directory", str(tmp_path))
+    assert res.returncode == 0, f"{cfg.name}:\n" + res.stdout[-2000:] + res.stderr[-2000:]
+    assert "WARNING (dry run only" in res.stderr
+    counts = job_counts(res.stdout)
+    c = yaml.safe_load(cfg.read_text())
+    from knas.data import raw_files
+
+    # one download job per raw file (CIFAR: the tarball; ImageNet16-120: 11 files, which a real run
+    # asks for by hand, as the dry run's warning says)
+    assert counts == {**KNAS_PAPER_JOBS, "download_data": len(raw_files(c["data"]["dataset"]))}, counts
+    # KNAS Sec. 6.3 / Fig. 2: 100 architectures searched, 50 x 200 drawn from the 15,625 scored
+    assert c["base"] == "schema" and c["sample"]["n"] == 15625 and c["select"]["pool"] == 100
+    assert (c["analysis"]["repeats"], c["analysis"]["repeat_n"]) == (50, 200)
+    assert c["select"]["fine"] == "train" and c["train"]["epochs"] == 20 and c["select"]["k"] == [20, 40]
+
+
+@pytest.mark.parametrize("cfg", sorted((ROOT / "config").glob("*.yaml")), ids=lambda p: p.stem)
+def test_no_config_file_plans_a_smoke_job(cfg, tmp_path):
+    """The files in config/ read no value of the smoke config.yaml (base: schema): the vision ones
+    plan no text job (config.yaml's smoke text task), the text ones no smoke task and no vision job."""
+    assert yaml.safe_load(cfg.read_text()).get("base") == "schema", cfg.name
+    counts = plan_config(cfg, tmp_path)
+    text_jobs = {r: n for r, n in counts.items() if r.startswith("text_")}
+    if cfg.name in TEXT_CONFIGS:
+        assert text_jobs and not {"sample", "merge_scores", "select"} & set(counts), counts
+        res = snakemake("-n", "--cores", "1", "--configfile", str(cfg), "--directory", str(tmp_path))
+        assert "/text/smoke/" not in res.stdout and "/text/" in res.stdout
+    else:
+        assert not text_jobs and "select" in counts, counts
+
+
+def test_base_schema_reads_only_the_file(tmp_path):
+    """A file with base: schema gets the schema defaults, not config.yaml's smoke values; without
+    it, config.yaml's values fill every key the file leaves out."""
+    smoke = {"data": {"dataset": "digits"}, "device": "cpu", "space": {"C": 4, "N": 1}, "sample": {"n": 4},
+             "scoring": {"proxies": ["params"], "shards": 1}, "select": {"proxy": "params", "k": [1]},
+             "analysis": {"repeats": 0}}
+    for base, text in (("config.yaml", True), ("schema", False)):
+        cfg = tmp_path / f"{base}.yaml"
+        cfg.write_text(yaml.safe_dump({"base": base, **smoke}))
+        counts = plan_config(cfg, tmp_path / base)
+        assert any(r.startswith("text_") for r in counts) == text, counts
 
 
 def test_search_stage_is_planned_with_a_benchmark(tmp_path, shared_data):

@@ -30,7 +30,7 @@ BASE = {
     "study": STUDY,
     "sample": {"n": 3, "seed": 1},
     "scoring": {"proxies": ["mgm"], "shards": 1, "batch_size": 50},
-    "analysis": {"bootstrap": 20, "repeats": 2, "repeat_n": 3},
+    "analysis": {"bootstrap": 20, "repeats": 0},  # repeat_n < sample.n = 3 is impossible
     "select": {"proxy": "mgm", "k": [2], "naswot_n": [3], "random_seeds": 2},
     "train": {"epochs": 1, "batch_size": 256},
 }

@@ -28,6 +28,7 @@ def test_naswot_configs_plan_without_the_benchmark(name, scores, tmp_path):
 def test_tiny_study_on_each_new_space(space, tmp_path):
     base = yaml.safe_load((ROOT / "tests" / "workflow" / "config.yaml").read_text())
     cfg = {**base, "study": f"tiny_{space['name']}", "space": space, "sample": {"n": 3, "seed": 1},
+           "analysis": {**base["analysis"], "repeats": 0},  # analysis.repeat_n < sample.n = 3 is impossible
            "scoring": {**base["scoring"], "proxies": ["naswot", "params"], "shards": 1},
            "select": {**base["select"], "proxy": "naswot", "k": [1], "naswot_n": [2]}}
     path = tmp_path / "c.yaml"

@@ -106,6 +106,27 @@ def _study_size(sample: dict[str, Any], space: str = "nb201") -> tuple[int, str]
     return (sp.size if n == "all" else int(n)), "sample.n"
 
 
+def _check_study_pools(config: dict[str, Any], n: int, key: str) -> None:
+    """The sizes drawn from the study's ``n`` architectures (set by ``key``): KNAS's repeated
+    sampling (``analysis.repeat_n`` < n, else every repetition draws the same architectures, KNAS
+    Fig. 2: 50 x 200 from NAS-Bench-201) and the search pool (``select.pool`` <= n); the KNAS fine
+    selection by the benchmark's 12-epoch record needs a benchmark. Keys absent are not checked
+    (the workflow fills the schema's defaults first)."""
+    analysis, select = config.get("analysis", {}), config.get("select", {})
+    repeat_n = analysis.get("repeat_n")
+    if repeat_n is not None and analysis.get("repeats", 0) > 0 and repeat_n >= n:
+        raise ConfigError(f"config keys analysis.repeat_n = {repeat_n} and {key} ({n} architectures): every one of "
+                          f"the analysis.repeats = {analysis['repeats']} repetitions would draw the same "
+                          f"architectures; set analysis.repeat_n below {n}, raise {key}, or set analysis.repeats: 0")
+    pool = select.get("pool")
+    if pool is not None and pool > n:
+        raise ConfigError(f"config keys select.pool = {pool} and {key}: the search pool is the first select.pool "
+                          f"of the study's {n} architectures; set select.pool <= {n} (or null: all of them)")
+    if select.get("fine", "train") != "train" and config.get("truth", {}).get("benchmark", "train") == "train":
+        raise ConfigError(f"config key select.fine = {select['fine']!r} reads the benchmark's 12-epoch records: set "
+                          "truth.benchmark to a benchmark (or select.fine: train, the paper's 20-epoch training)")
+
+
 def check_config(config: dict[str, Any], argv=None) -> None:
     """Raise :class:`ConfigError` for problems the schema cannot see, before any job runs.
 
@@ -113,7 +134,8 @@ def check_config(config: dict[str, Any], argv=None) -> None:
 
     - the study does something (``vision`` and/or ``text.enabled``);
     - every architecture in ``sample.archs`` and in ``sample.file`` is a valid NB201 string, and
-      the study has at least as many architectures as a correlation needs;
+      the study has at least as many architectures as a correlation needs, more than one
+      repeated-sampling draw (``analysis.repeat_n``) and at least the search pool (``select.pool``);
     - referenced files exist (``sample.file``, ``data.split_file``, ``text.data_dir``) and fit
       (a split file only for a dataset that has one);
     - the dataset's raw files exist when they cannot be downloaded (``data.download: false``,
@@ -158,6 +180,7 @@ def check_config(config: dict[str, Any], argv=None) -> None:
         if n < MIN_PAIRS:
             raise ConfigError(f"config key {key}: the study has {n} architecture(s); correlations need at least "
                               f"{MIN_PAIRS} (allowed: {MIN_PAIRS} .. the space's size, or 'all')")
+        _check_study_pools(config, n, key)
     truth = config.get("truth", {})
     from knas.truth import BENCHMARK_SPACE
 

@@ -50,16 +50,18 @@ checkpoint select:
         naswot_n=" ".join(map(str, config["select"]["naswot_n"])),
         random_seeds=config["select"]["random_seeds"],
         seed=config["seed"],
+        pool="" if config["select"]["pool"] is None else f"--pool {config['select']['pool']}",
     shell:
         "python -m knas select --scores {input.scores} --archs {input.archs} --proxy {params.proxy}"
         " --k {params.k} --naswot-n {params.naswot_n} --random-seeds {params.random_seeds}"
-        " --seed {params.seed} --out {output} > {log} 2>&1"
+        " --seed {params.seed} {params.pool} --out {output} > {log} 2>&1"
 
 
 rule report:
     input:
         scores=scores_table(),
         truth=truth_table(),
+        archs=sampled_archs_table(),
         corr=rules.correlate.output.corr,
         repeated=rules.correlate.output.repeated,
         selection=rules.select.output[0],
@@ -90,6 +92,6 @@ rule report:
         extra=report_extra_args,
     shell:
         "python -m knas report --scores {input.scores} --truth {input.truth}"
-        " --correlation-dir {params.corr_dir} --selection {input.selection}"
+        " --correlation-dir {params.corr_dir} --selection {input.selection} --archs {input.archs}"
         " --histories {input.histories} --config '{params.config}' {params.extra}"
         " --out-dir {params.out} > {log} 2>&1"

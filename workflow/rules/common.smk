@@ -174,7 +174,10 @@ drop_damaged_selection()
 
 
 def topk_histories(wildcards):
-    """Training histories of the union of all KNAS top-k sets (known after `select`)."""
+    """Training histories of the union of all KNAS top-k sets (known after `select`); none when
+    the fine selection reads the benchmark's 12-epoch record (select.fine: benchmark_12ep)."""
+    if config["select"]["fine"] != "train":
+        return []
     from knas.utils import CorruptFileError, read_table  # checks the file is the one `select` wrote
 
     try:

@@ -16,14 +16,14 @@ def cmd_select(a: argparse.Namespace) -> None:
     from knas.study.select import select
 
     select(a.scores, a.archs, a.out, proxy=a.proxy, ks=a.k, naswot_n=a.naswot_n, random_seeds=a.random_seeds,
-           seed=a.seed)
+           seed=a.seed, pool=a.pool)
 
 
 def cmd_report(a: argparse.Namespace) -> None:
     from knas.study.report import report
 
     report(a.scores, a.truth, a.correlation_dir, a.selection, a.histories, a.out_dir, config=json.loads(a.config),
-           text_report=a.text_report, search_summary=a.search_summary)
+           archs_path=a.archs, text_report=a.text_report, search_summary=a.search_summary)
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-seeds", type=int, default=10,
                    help="random picks, seeds SEED .. SEED+n-1 (select.random_seeds, default 10)")
     p.add_argument("--seed", type=int, default=0, help="first seed of the random picks (default 0)")
+    p.add_argument("--pool", type=int, default=None,
+                   help="search pool: the first POOL architectures of the sample (select.pool; default: all scored)")
     p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("report", help="report.md and tables of a study")
@@ -63,6 +65,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--truth", required=True, help="ground-truth table (`knas truth`)")
     p.add_argument("--correlation-dir", required=True, help="output folder of `knas correlate`")
     p.add_argument("--selection", required=True, help="selection table (`knas select`)")
+    p.add_argument("--archs", default=None,
+                   help="the study's architecture table (`knas sample`): its order sets the search pool (select.pool)")
     p.add_argument("--histories", nargs="*", default=[], help="history.json of every trained top-k architecture")
     p.add_argument("--config", required=True, help="the study config as a JSON string")
     p.add_argument("--out-dir", required=True, help="folder for report.md, methods.csv, proxies.csv, figures/")

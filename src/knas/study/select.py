@@ -6,27 +6,29 @@ import pandas as pd
 from knas import analysis
 from knas.utils import read_table, write_table
 
-from .sample import read_archs
-from .tables import directions, with_combined
+from .tables import directions, search_pool, with_combined
 
 
 def select(scores_path, archs_path, out_path, *, proxy="mgm", ks=(20, 40), naswot_n=(10, 100), random_seeds=10,
-           seed=0) -> pd.DataFrame:
+           seed=0, pool=None) -> pd.DataFrame:
     """The architectures each search method picks, one row per (method, pick).
 
-    - ``knas_k{k}``: the top-k by ``proxy`` (rank 1 = best); they are trained, best by validation wins.
+    The search space of every method is the pool: the first ``pool`` architectures of the study's
+    seeded sample (:func:`knas.study.tables.search_pool`; ``None``: all of them). KNAS Sec. 6.3
+    searches 100 sampled architectures, while Fig. 2 correlates over a larger scored sample.
+
+    - ``knas_k{k}``: the top-k of the pool by ``proxy`` (rank 1 = best); they are trained, best by
+      validation wins (KNAS Algorithm 1).
     - ``naswot_n{N}``: NASWOT's best of N (:func:`knas.analysis.best_of_n` with ``seed=None``): the
-      first N architectures of the study's seeded sample proposed, the best by ``naswot`` (or
-      ``proxy``) picked, ties to the earliest in sample order.
-    - ``random_s{i}``: one architecture drawn uniformly from the sample with seed ``seed + i``
+      first N architectures of the pool proposed, the best by ``naswot`` (or ``proxy``) picked,
+      ties to the earliest in sample order.
+    - ``random_s{i}``: one architecture drawn uniformly from the pool with seed ``seed + i``
       (:func:`knas.analysis.random_pick`).
-    ``k``/``N`` larger than the sample are clipped to it (the method name keeps the asked value).
+    ``k``/``N`` larger than the pool are clipped to it (the method name keeps the asked value).
     A size asked twice is one method (``ks=(2, 2)`` is ``knas_k2`` once).
     """
     ks, naswot_n = list(dict.fromkeys(ks)), list(dict.fromkeys(naswot_n))
-    scores = with_combined(read_table(scores_path))
-    order = read_archs(archs_path, None)[["order", "arch_id"]]
-    scores = scores.merge(order, on="arch_id").sort_values("order", kind="stable").reset_index(drop=True)
+    scores = search_pool(with_combined(read_table(scores_path)), archs_path, pool)
     dirs = directions(scores)
     if proxy not in scores:
         raise ValueError(f"select.proxy={proxy!r} was not scored; scored: {analysis.proxy_columns(scores)}")

@@ -40,3 +40,18 @@ def directions(scores: pd.DataFrame) -> dict[str, bool]:
 
     cat = P.catalog()
     return {col: cat[col].higher_is_better for col in analysis.proxy_columns(scores) if col in cat}
+
+
+def search_pool(scores: pd.DataFrame, archs_path, pool: int | None = None) -> pd.DataFrame:
+    """The rows of ``scores`` the search methods look at, in the study's sample order: the first
+    ``pool`` architectures of the sample (``select.pool``; ``None``: every scored one). The merged
+    score table is in arch_id order, so the sample's ``order`` (``knas sample``) is merged in."""
+    from .sample import read_archs
+
+    if pool is not None and pool < 1:
+        raise ValueError(f"select.pool = {pool}: must be at least 1 (or null: every scored architecture)")
+    order = read_archs(archs_path, None)[["order", "arch_id"]]
+    scores = scores.merge(order, on="arch_id").sort_values("order", kind="stable").reset_index(drop=True)
+    if pool is not None and pool > len(scores):
+        raise ValueError(f"select.pool = {pool} is larger than the {len(scores)} scored architectures (sample.n)")
+    return scores if pool is None else scores.iloc[:pool].reset_index(drop=True)
