@@ -287,9 +287,8 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
 # as truth, correlations (Fig. 2 repeated sampling), the selection and the report. No text job.
 KNAS_PAPER_JOBS = {
     "sample": 1, "prepare_data": 1, "truth": 1, "merge_scores": 1, "correlate": 1, "select": 1, "report": 1,
-    "all": 1, **{f"score_{g}": 16 for g in ("ce_grad", "flops", "jacob_cov", "l2_norm", "linear_regions",
-                                             "ntk_jacobian", "params", "per_example_grads", "relu_code_grams",
-                                             "synflow")},
+    "all": 1, **{f"score_{g}": 16 for g in ("ce_grad", "jacob_cov", "linear_regions", "ntk_jacobian",
+                                             "per_example_grads", "relu_code_grams", "synflow", "weights")},
 }
 TEXT_CONFIGS = ("knas_text.yaml", "knas_text_rte.yaml")  # the files of config/ meant to run the text study
 
