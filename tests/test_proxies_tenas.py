@@ -266,7 +266,7 @@ def test_linear_regions_python_set_count():
             h.remove()
         codes = torch.cat(feats, 1)
         patterns.update(tuple(int(v) for v in row) for row in codes)
-    ours = compute("linear_regions", xnet(A_CONV), b, n_samples=400, repeats=2, seed=9).value
+    ours = compute("linear_regions", xnet(A_CONV), b, n_samples=400, repeats=2, nets=1, seed=9).value
     assert ours == len(patterns)
 
 
