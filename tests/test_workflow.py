@@ -228,7 +228,7 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
     assert score_counts(counts) == {"score_synflow": 2}, counts
     assert "train" not in counts and "truth" not in counts, counts
     # deleting one shard re-scores only that shard of that group
-    (out / "scores" / "naswot" / "default" / "shard1.parquet").unlink()
+    (out / "scores" / "naswot" / "default" / "batch50" / "shard1.parquet").unlink()
     counts = dry()
     assert score_counts(counts) == {"score_relu_code_grams": 1} and "train" not in counts, counts
     res = snakemake("--cores", "2", "--configfile", str(cfg), "--directory", str(work))
@@ -289,7 +289,7 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
     assert score_counts(plan()) == {}  # back to the defaults: their files are still there and valid
     # changing one proxy's batch size reruns only its group (one Context per batch size inside it)
     assert score_counts(plan({"batch_sizes": {"naswot": 40}})) == {"score_relu_code_grams": 2}
-    assert score_counts(plan({"batch_sizes": {"knas_code": 40}})) == {"score_per_example_grads": 2}
+    assert score_counts(plan({"batch_sizes": {"knas_code": 60}})) == {"score_per_example_grads": 2}
 
 
 def test_paper_configs_plan_without_data(tmp_path):
