@@ -58,7 +58,8 @@ OFFICIAL = {  # proxy -> (reference module, function)
 # also reports each side's relative error against the same score computed in float64
 F64_CHECK = {"mgm", "knas_code", "grad_corr", "grad_value", "gt_kernel"}
 # options that select the official computation where the default is the paper's definition
-OFFICIAL_OPTIONS = {"naswot": {"official_counting": True}}
+OFFICIAL_OPTIONS = {"naswot": {"official_counting": True},  # as the single-batch, single-net official calls
+                    "ntk_cond": {"batches": 1}, "ntk_mse": {"batches": 1}, "linear_regions": {"nets": 1}}
 GROUPS = {
     "ntk_cond+ntk_mse": ["ntk_cond", "ntk_mse"],
     "knas_code+gt(3)": ["knas_code", "grad_corr", "grad_value", "gt_kernel"],

@@ -38,6 +38,13 @@ pytest.importorskip("xautodl.models")
 make_batch = functools.partial(_make_batch, n=8, m=6)  # with a held-out batch (ntk_mse)
 
 
+
+def compute(name, *args, **options):
+    """``proxies.compute``, the NTK proxies on the one batch given (``batches=1``) unless told."""
+    if name in ("ntk_cond", "ntk_mse"):
+        options.setdefault("batches", 1)
+    return proxies.compute(name, *args, **options)
+
 # ---- NTK: official references ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["jacobian", "jvp"])
@@ -45,17 +52,17 @@ make_batch = functools.partial(_make_batch, n=8, m=6)  # with a held-out batch (
 def test_ntk_matches_official(arch, method):
     net, b = xnet(arch), make_batch()
     ctx = Context(net, b)
-    cond = proxies.compute("ntk_cond", net, b, ctx)
-    mse = proxies.compute("ntk_mse", net, b, ctx, method=method)
+    cond = compute("ntk_cond", net, b, ctx)
+    mse = compute("ntk_mse", net, b, ctx, method=method)
     assert cond.flag is None and mse.flag is None
     assert cond.value == pytest.approx(official_ntk_cond(net, b.x), rel=1e-4)
     teg_cond, teg_mse = official_teg_ntk(net, b.x, b.y, b.x_val, b.y_val, 10)
     assert cond.value == pytest.approx(teg_cond, rel=1e-4)
     assert mse.value == pytest.approx(teg_mse, rel=1e-4)
     # the training-batch Jacobian was computed once for both proxies
-    assert ctx.hits[("ntk_jacobian", 8, "train", "weight")] == 1
+    assert ctx.hits[("ntk_jacobian", 8, "train", "weight", 0)] == 1
     # jvp never builds the validation rows
-    assert (("ntk_jacobian_val", "train", "cell_weight") in ctx._cache) == (method == "jacobian")
+    assert (("ntk_jacobian_val", "train", "cell_weight", 0) in ctx._cache) == (method == "jacobian")
 
 
 def test_ntk_mse_auto_takes_jvp_for_few_classes():
@@ -68,11 +75,11 @@ def test_ntk_mse_auto_takes_jvp_for_few_classes():
     for arch in (A_CONV, A_MIX):
         net = xnet(arch)
         ctx = Context(net, b)
-        mse = proxies.compute("ntk_mse", net, b, ctx)
-        assert ("ntk_jacobian_val", "train", "cell_weight") not in ctx._cache
+        mse = compute("ntk_mse", net, b, ctx)
+        assert ("ntk_jacobian_val", "train", "cell_weight", 0) not in ctx._cache
         assert mse.flag is None
         assert mse.value == pytest.approx(official_teg_ntk(net, x, y, xv, yv, 10)[1], rel=1e-4)
-        assert mse.value == pytest.approx(proxies.compute("ntk_mse", net, b, method="jacobian").value, rel=1e-4)
+        assert mse.value == pytest.approx(compute("ntk_mse", net, b, method="jacobian").value, rel=1e-4)
 
 
 def test_ntk_knas_network_gives_xautodl_scores():
@@ -82,7 +89,7 @@ def test_ntk_knas_network_gives_xautodl_scores():
     ours = model_mod.TinyNetwork(A_MIX, C=4, N=1, num_classes=10)
     ref = xnet(A_MIX, seed=5)
     for name in ("ntk_cond", "ntk_mse"):
-        assert proxies.compute(name, ours, b).value == pytest.approx(proxies.compute(name, ref, b).value, rel=1e-6)
+        assert compute(name, ours, b).value == pytest.approx(compute(name, ref, b).value, rel=1e-6)
 
 
 # ---- NTK: independent slow versions ---------------------------------------------------------------
@@ -115,7 +122,7 @@ def test_jacobian_and_ntk_against_jacrev():
     G64 = jacrev_jacobian(net, b.x, tenas.is_weight)
     torch.testing.assert_close(J.G.double(), G64, rtol=1e-4, atol=1e-5 * G64.abs().max().item())
     ev = np.linalg.eigvalsh((G64 @ G64.T).numpy())
-    cond = proxies.compute("ntk_cond", net, b).value
+    cond = compute("ntk_cond", net, b).value
     assert cond == pytest.approx(ev[-1] / ev[0], rel=1e-3)  # well conditioned at this size
 
 
@@ -129,7 +136,7 @@ def test_mse_against_float64_kernel_regression():
     Yy -= Yy.mean(0)
     PY = (Gy @ Gx.T) @ np.linalg.solve(Gx @ Gx.T, Yx)
     expected = float(((PY - Yy) ** 2).sum(1).mean())
-    assert proxies.compute("ntk_mse", net, b).value == pytest.approx(expected, rel=1e-3)
+    assert compute("ntk_mse", net, b).value == pytest.approx(expected, rel=1e-3)
 
 
 # ---- NTK: degenerate, model untouched, determinism, errors ------------------------------------------
@@ -138,10 +145,10 @@ def test_mse_against_float64_kernel_regression():
 @pytest.mark.parametrize("arch", [A_DISC_1X1, A_NONE])
 def test_ntk_disconnected_sentinels(arch, method):
     net, b = xnet(arch), make_batch()
-    cond = proxies.compute("ntk_cond", net, b)
+    cond = compute("ntk_cond", net, b)
     assert (cond.value, cond.flag) == (100000.0, "sentinel")
     assert official_ntk_cond(net, b.x) == 100000.0
-    mse = proxies.compute("ntk_mse", net, b, method=method)
+    mse = compute("ntk_mse", net, b, method=method)
     assert (mse.value, mse.flag) == (-1.0, "sentinel")
     assert official_teg_ntk(net, b.x, b.y, b.x_val, b.y_val, 10) == (-1, -1)
 
@@ -149,7 +156,7 @@ def test_ntk_disconnected_sentinels(arch, method):
 def test_ntk_all_skip_is_finite():
     net, b = xnet(A_SKIP, N=2), make_batch()
     for name in ("ntk_cond", "ntk_mse"):
-        r = proxies.compute(name, net, b)
+        r = compute(name, net, b)
         assert math.isfinite(r.value) and r.value > 0 and r.flag is None
 
 
@@ -161,40 +168,40 @@ def test_model_untouched(mode):
     snap = snapshot(net)
     ctx = Context(net, b)
     for name in ("ntk_cond", "ntk_mse"):
-        proxies.compute(name, net, b, ctx)
-    proxies.compute("ntk_mse", net, b, ctx, method="jvp")
-    proxies.compute("linear_regions", net, b, ctx, n_samples=50, repeats=1)
-    proxies.compute("linear_regions", net, b, ctx, protocol="full")
+        compute(name, net, b, ctx)
+    compute("ntk_mse", net, b, ctx, method="jvp")
+    compute("linear_regions", net, b, ctx, n_samples=50, repeats=1)
+    compute("linear_regions", net, b, ctx, protocol="full")
     assert_same(net, snap)
 
 
 def test_deterministic_bitwise():
     b = make_batch()
     runs = [
-        [proxies.compute(p, xnet(A_MIX, seed=s), b).value for p in ("ntk_cond", "ntk_mse", "linear_regions")]
-        + [proxies.compute("ntk_mse", xnet(A_MIX, seed=s), b, method="jvp").value]
+        [compute(p, xnet(A_MIX, seed=s), b).value for p in ("ntk_cond", "ntk_mse", "linear_regions")]
+        + [compute("ntk_mse", xnet(A_MIX, seed=s), b, method="jvp").value]
         for s in (3, 3, 4)
     ]
     assert runs[0] == runs[1]
     assert runs[0][:2] != runs[2][:2] and runs[0][3] != runs[2][3]  # the weights matter for the NTK proxies
     net = xnet(A_MIX)
     state = torch.get_rng_state()
-    proxies.compute("linear_regions", net, b, n_samples=100, repeats=1)
+    compute("linear_regions", net, b, n_samples=100, repeats=1)
     assert torch.equal(torch.get_rng_state(), state)  # thin nets are built on a forked RNG
 
 
 def test_ntk_errors():
     net, b = xnet(A_CONV), make_batch()
     with pytest.raises(ValueError, match="larger than the batch"):
-        proxies.compute("ntk_cond", net, b, n=9)
+        compute("ntk_cond", net, b, n=9)
     with pytest.raises(ValueError, match="x_val"):
-        proxies.compute("ntk_mse", net, ProxyBatch(b.x, b.y, 10))
+        compute("ntk_mse", net, ProxyBatch(b.x, b.y, 10))
     with pytest.raises(ValueError, match="needs labels"):
-        proxies.compute("ntk_mse", net, ProxyBatch(b.x, None, 10, b.x_val, b.y_val))
+        compute("ntk_mse", net, ProxyBatch(b.x, None, 10, b.x_val, b.y_val))
     with pytest.raises(ValueError, match="unknown option"):
-        proxies.compute("ntk_cond", net, b, eps=1e-3)
+        compute("ntk_cond", net, b, eps=1e-3)
     with pytest.raises(ValueError, match="method = 'vjp' is invalid; allowed: auto, jacobian, jvp"):
-        proxies.compute("ntk_mse", net, b, method="vjp")
+        compute("ntk_mse", net, b, method="vjp")
     assert not proxies.get("ntk_cond").higher_is_better and not proxies.get("ntk_mse").higher_is_better
     assert proxies.get("ntk_mse").needs_labels and not proxies.get("ntk_cond").needs_labels
 
@@ -203,7 +210,7 @@ def test_first_n_examples():
     net, b = xnet(A_CONV), make_batch()
     sub = ProxyBatch(b.x[:5].clone(), b.y[:5].clone(), 10, b.x_val, b.y_val)
     for name in ("ntk_cond", "ntk_mse"):
-        assert proxies.compute(name, net, b, n=5).value == proxies.compute(name, net, sub).value
+        assert compute(name, net, b, n=5).value == compute(name, net, sub).value
 
 
 # ---- linear regions --------------------------------------------------------------------------------
@@ -227,7 +234,7 @@ def test_thin_network_weights_equal_official():
 @pytest.mark.parametrize("arch", [A_CONV, A_MIX, A_DISC_1X1])
 def test_linear_regions_match_official_tenas(arch):
     net, b = xnet(arch), make_batch(n=16)
-    ours = proxies.compute("linear_regions", net, b, Context(net, b, seed=2))
+    ours = compute("linear_regions", net, b, Context(net, b, seed=2), nets=1)
     ref = official_linear_regions(net, b.x, n_samples=1000, repeats=3, nets=1, seed=2, num_classes=10, half=True)
     assert ours.flag is None and ours.value == round(ours.value)
     assert ours.value == pytest.approx(ref, rel=1e-4)
@@ -235,7 +242,7 @@ def test_linear_regions_match_official_tenas(arch):
 
 def test_linear_regions_match_official_tegnas_three_nets():
     net, b = xnet(A_CONV), make_batch(n=16)
-    ours = proxies.compute("linear_regions", net, b, n_samples=300, repeats=3, nets=3, seed=4).value
+    ours = compute("linear_regions", net, b, n_samples=300, repeats=3, nets=3, seed=4).value
     ref = official_linear_regions(net, b.x, n_samples=300, repeats=3, nets=3, seed=4, num_classes=10, half=False)
     assert ours == pytest.approx(ref, rel=1e-4)
 
@@ -259,22 +266,22 @@ def test_linear_regions_python_set_count():
             h.remove()
         codes = torch.cat(feats, 1)
         patterns.update(tuple(int(v) for v in row) for row in codes)
-    ours = proxies.compute("linear_regions", xnet(A_CONV), b, n_samples=400, repeats=2, seed=9).value
+    ours = compute("linear_regions", xnet(A_CONV), b, n_samples=400, repeats=2, nets=1, seed=9).value
     assert ours == len(patterns)
 
 
 def test_linear_regions_degenerate_and_knas_network():
     b = make_batch(n=16)
-    none = proxies.compute("linear_regions", xnet(A_NONE), b, n_samples=200, repeats=1)
+    none = compute("linear_regions", xnet(A_NONE), b, n_samples=200, repeats=1)
     assert (none.value, none.flag) == (1.0, None)  # only lastact, on an all-zero cell output
-    disc = proxies.compute("linear_regions", xnet(A_DISC_1X1), b, n_samples=500)
+    disc = compute("linear_regions", xnet(A_DISC_1X1), b, n_samples=500)
     assert 1 < disc.value <= 512  # only the ReLUs on the 3x3 cell input vary: <= 2**9 patterns
-    skip = proxies.compute("linear_regions", xnet(A_SKIP), b, n_samples=500)
+    skip = compute("linear_regions", xnet(A_SKIP), b, n_samples=500)
     assert 1 < skip.value <= 512  # identity cell: lastact BN+ReLU on 9 units
     model_mod = pytest.importorskip("knas.nb201.model")
     knas_net = model_mod.TinyNetwork(A_MIX, C=4, N=1, num_classes=10)
     assert tenas.arch_of(knas_net) == A_MIX
-    assert proxies.compute("linear_regions", knas_net, b, n_samples=300).value == proxies.compute(
+    assert compute("linear_regions", knas_net, b, n_samples=300).value == compute(
         "linear_regions", xnet(A_MIX, seed=123), b, n_samples=300
     ).value  # the thin protocol uses the architecture only
 
@@ -291,7 +298,7 @@ def test_full_protocol_counts_distinct_patterns():
         m(b.x)
     codes = torch.cat(feats, 1)
     expected = len({tuple(r.tolist()) for r in codes})
-    r = proxies.compute("linear_regions", net, b, protocol="full")
+    r = compute("linear_regions", net, b, protocol="full")
     assert r.value == expected == 9  # saturates at the number of distinct images
 
 
@@ -307,15 +314,15 @@ def test_linear_regions_errors():
             return self.f(x)
 
     with pytest.raises(ValueError, match="protocol='full'"):
-        proxies.compute("linear_regions", Plain(), b)
-    assert proxies.compute("linear_regions", Plain(), b, protocol="full").value == 8
+        compute("linear_regions", Plain(), b)
+    assert compute("linear_regions", Plain(), b, protocol="full").value == 8
     net = xnet(A_CONV)
     with pytest.raises(ValueError, match="protocol"):
-        proxies.compute("linear_regions", net, b, protocol="thick")
+        compute("linear_regions", net, b, protocol="thick")
     with pytest.raises(ValueError, match="n_samples"):
-        proxies.compute("linear_regions", net, b, n_samples=0)
+        compute("linear_regions", net, b, n_samples=0)
     with pytest.raises(ValueError, match="nets"):
-        proxies.compute("linear_regions", net, b, nets=1.5)
+        compute("linear_regions", net, b, nets=1.5)
     assert proxies.get("linear_regions").higher_is_better
 
 
@@ -324,8 +331,8 @@ def test_cuda_matches_cpu():
     net, b = xnet(A_CONV), make_batch()
     for name, rel, opts in (("ntk_cond", 1e-3, {}), ("ntk_mse", 1e-3, {}), ("ntk_mse", 1e-3, {"method": "jvp"}),
                             ("linear_regions", 0, {})):
-        cpu = proxies.compute(name, net, b, **opts).value
-        gpu = proxies.compute(name, copy.deepcopy(net).cuda(), b.to("cuda"), **opts).value
+        cpu = compute(name, net, b, **opts).value
+        gpu = compute(name, copy.deepcopy(net).cuda(), b.to("cuda"), **opts).value
         assert gpu == pytest.approx(cpu, rel=rel)
 
 

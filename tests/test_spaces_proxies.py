@@ -25,11 +25,18 @@ NEEDS_NB201 = {"linear_regions"}  # TE-NAS's thin-network protocol is defined on
 
 
 def _batch(dtype=torch.float32):
+    """A batch with two more independent ones (TEG's indicators average 3, option ``batches``)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 3, 16, 16, generator=g, dtype=dtype)
-    y = torch.randint(0, 10, (64,), generator=g)
-    return P.ProxyBatch(x, y, 10, torch.randn(64, 3, 16, 16, generator=g, dtype=dtype),
-                        torch.randint(0, 10, (64,), generator=g))
+
+    def one():
+        x = torch.randn(64, 3, 16, 16, generator=g, dtype=dtype)
+        y = torch.randint(0, 10, (64,), generator=g)
+        return P.ProxyBatch(x, y, 10, torch.randn(64, 3, 16, 16, generator=g, dtype=dtype),
+                            torch.randint(0, 10, (64,), generator=g))
+
+    first = one()
+    first.more = (one(), one())
+    return first
 
 
 @pytest.mark.parametrize("space", list(CASES))

@@ -108,6 +108,15 @@ BAD_CONFIGS = {
         {"scoring": {"proxies": ["mgm"], "batch_size": 32}, "select": {"proxy": "mgm"}},
         ["scoring.batch_size", "mgm", "n=50"],
     ),
+    "per-proxy batch smaller than its n": (
+        {"scoring": {"proxies": ["mgm"], "batch_sizes": {"mgm": 20}}, "select": {"proxy": "mgm"}},
+        ["scoring.batch_sizes.mgm", "20", "n=50"],
+    ),
+    "batch size of a proxy not scored": (
+        {"scoring": {"proxies": ["mgm"], "batch_sizes": {"naswot": 128}}, "select": {"proxy": "mgm"}},
+        ["scoring.batch_sizes", "naswot"],
+    ),
+    "unknown init": ({"scoring": {"init": "xavier"}}, ["init", "xavier", "kaiming_normal"]),
     "unknown proxy option": (
         {"scoring": {"proxies": ["mgm"], "options": {"mgm": {"m": 3}}}, "select": {"proxy": "mgm"}},
         ["scoring.options.mgm", "'m'", "allowed"],
@@ -219,7 +228,7 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
     assert score_counts(counts) == {"score_synflow": 2}, counts
     assert "train" not in counts and "truth" not in counts, counts
     # deleting one shard re-scores only that shard of that group
-    (out / "scores" / "naswot" / "default" / "shard1.parquet").unlink()
+    (out / "scores" / "naswot" / "default" / "batch50" / "shard1.parquet").unlink()
     counts = dry()
     assert score_counts(counts) == {"score_relu_code_grams": 1} and "train" not in counts, counts
     res = snakemake("--cores", "2", "--configfile", str(cfg), "--directory", str(work))
@@ -262,7 +271,7 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
     root = work / "results" / "cache"
     table = pd.read_parquet(root / "scores.parquet")
     assert len(table) == 3 and {"mgm", "knas_code__flag", "naswot__seconds", "params"} <= set(table.columns)
-    one = pd.read_parquet(root / "scores" / "knas_code" / "default" / "shard1.parquet")  # one proxy per file
+    one = pd.read_parquet(root / "scores" / "knas_code" / "default" / "batch50" / "shard1.parquet")  # one proxy per file
     assert list(one.columns) == ["arch_id", "arch", "knas_code", "knas_code__flag", "knas_code__seconds"]
     log = (root / "logs" / "score" / "per_example_grads" / "shard1.log").read_text()
     assert re.search(r"2/2 architectures .* s/arch, ETA 0 s", log), log  # progress of a score job
@@ -277,8 +286,11 @@ def test_score_jobs_are_per_pass_group_and_cache_per_proxy(tmp_path):
     assert score_counts(plan({"options": {"mgm": {"n": 10}}})) == {"score_per_example_grads": 2}
     assert score_counts(plan({"options": {"naswot": {"official_counting": True}}})) == {"score_relu_code_grams": 2}
     plan({"options": {"naswot": {"official_counting": True}}}, run=True)
-    assert (root / "scores" / "naswot" / "official_counting=true" / "shard0.parquet").exists()
+    assert (root / "scores" / "naswot" / "official_counting=true" / "batch50" / "shard0.parquet").exists()
     assert score_counts(plan()) == {}  # back to the defaults: their files are still there and valid
+    # changing one proxy's batch size reruns only its group (one Context per batch size inside it)
+    assert score_counts(plan({"batch_sizes": {"naswot": 40}})) == {"score_relu_code_grams": 2}
+    assert score_counts(plan({"batch_sizes": {"knas_code": 60}})) == {"score_per_example_grads": 2}
 
 
 # The jobs KNAS's protocol (Algorithm 1, Sec. 6.3, Table 1, Fig. 2) needs on NAS-Bench-201 before
@@ -349,14 +361,23 @@ def test_base_schema_reads_only_the_file(tmp_path):
 def test_search_stage_is_planned_with_a_benchmark(tmp_path, shared_data):
     cfg = tmp_path / "search.yaml"
     cfg.write_text(yaml.safe_dump({
-        "scoring": {"proxies": ["params", "naswot"]},
+        "scoring": {"proxies": ["params", "naswot"], "options": {"naswot": {"official_counting": True}},
+                    "batch_sizes": {"naswot": 128}, "init": "kaiming_normal", "augment": True},
         "select": {"proxy": "params"},
         "truth": {"benchmark": "table", "path": str(shared_data / "nb201_accuracy.csv"), "dataset": "cifar10"},
         "search": {"runs": {"random": {"strategy": "random"},
                             "naswot_n10": {"strategy": "naswot", "params": {"n": 10, "proxy": "params"}}},
                    "repeats": 5},
     }))
-    res = snakemake("-n", "--cores", "2", "--configfile", str(cfg), "--directory", str(tmp_path))
+    res = snakemake("-n", "-p", "--cores", "2", "--configfile", str(cfg), "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = job_counts(res.stdout)
     assert counts["search"] == 2 and counts["search_summary"] == 1 and "truth" in counts, counts
+    # on-demand scoring in the search jobs gets the study's scoring settings (scoring_args)
+    search_cmds = [ln for ln in res.stdout.splitlines() if "knas search " in ln]
+    score_cmds = [ln for ln in res.stdout.splitlines() if "knas score " in ln]
+    assert len(search_cmds) == 2 and score_cmds, res.stdout[-3000:]
+    for cmd in search_cmds:
+        assert '--options \'{"naswot": {"official_counting": true}}\'' in cmd, cmd
+        assert '--batch-sizes \'{"naswot": 128}\'' in cmd and "--init kaiming_normal" in cmd and "--augment" in cmd
+    assert all("--init kaiming_normal" in c and "--augment" in c and "--options" not in c for c in score_cmds)

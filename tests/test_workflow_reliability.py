@@ -148,7 +148,7 @@ def one_study_file(work: Path, pattern: str) -> Path:
 # data, whose recovery is the whole study again (what the `fresh` fixture runs).
 FAULTS = {
     "prepared data": ("data/digits.npz", "message"),
-    "score shard": ("scores/mgm/*/shard0.parquet", "message"),
+    "score shard": ("scores/mgm/*/*/shard0.parquet", "message"),
     "history": ("train/truth/*/history.json", "message"),
     "checkpoint": ("train/truth/*/checkpoint.pt", "recompute"),
     "truth table": ("truth.parquet", "message"),

@@ -142,7 +142,9 @@ def check_config(config: dict[str, Any], argv=None) -> None:
       or ImageNet16-120, which needs a login to download);
     - the training recipe (``train.*``, ``truth.epochs``, ``space.C/N``, ``seed``): :class:`knas.train.TrainConfig`;
     - the ground truth (``truth.*``): :func:`knas.truth.check_truth_config`;
-    - proxy options (``scoring.options``): :meth:`knas.proxies.ProxySpec.check_options`;
+    - proxy options (``scoring.options``): :meth:`knas.proxies.ProxySpec.check_options`; per-proxy
+      batch sizes (``scoring.batch_sizes``: scored proxies, each batch >= the proxy's ``n``);
+      ``scoring.init`` one of :data:`knas.proxies.registry.INITS`;
     - search parameters (``search.runs.*.params``): :meth:`knas.search.StrategySpec.check_params`;
     - ``device: cuda`` needs CUDA on this machine when the jobs run here (``argv``: the snakemake
       command line, default ``sys.argv``; see :func:`runs_jobs_here`).
@@ -226,12 +228,25 @@ def check_config(config: dict[str, Any], argv=None) -> None:
             options_key(name, opts)
         except ValueError as err:
             raise ConfigError(f"config key scoring.options.{name}: {err}") from None
-    batch = scoring.get("batch_size", 64)
+    from knas.proxies.registry import INITS
+
+    init = scoring.get("init", "default")
+    if init not in INITS:
+        raise ConfigError(f"config key scoring.init = {init!r} is unknown; allowed: {', '.join(INITS)}")
+    sizes = scoring.get("batch_sizes") or {}
+    unknown = set(sizes) - set(scoring.get("proxies", []))
+    if unknown:
+        raise ConfigError(f"config key scoring.batch_sizes names proxies not in scoring.proxies: {sorted(unknown)}")
+    for name, size in sizes.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"config key scoring.batch_sizes.{name} = {size!r}: allowed: an integer >= 1")
     for name in scoring.get("proxies", []):
+        batch, key = (sizes[name], f"scoring.batch_sizes.{name}") if name in sizes else \
+            (scoring.get("batch_size", 64), "scoring.batch_size")
         n = {**P.spec(name).defaults, **(scoring.get("options", {}).get(name) or {})}.get("n")
         if isinstance(n, int) and n > batch:
-            raise ConfigError(f"config key scoring.batch_size = {batch} is smaller than proxy {name!r} option "
-                              f"n={n}; raise scoring.batch_size or set scoring.options.{name}.n")
+            raise ConfigError(f"config key {key} = {batch} is smaller than proxy {name!r} option "
+                              f"n={n}; raise {key} or set scoring.options.{name}.n")
     if space != "nb201":  # what is defined on NB201 cells only
         lr = (scoring.get("options", {}).get("linear_regions") or {}).get("protocol", "thin")
         if "linear_regions" in scoring.get("proxies", []) and lr != "full":

@@ -1,11 +1,15 @@
 """Score many architectures with many proxies (stage 3; ``knas score`` in :mod:`knas.cli.score`).
 
 For each architecture the network is built under ``init_seed`` (the same seed for every
-architecture, so a score does not depend on the order or the shard it is computed in), moved to
-the device, and every requested proxy is computed on the SAME fixed batch through one
-:class:`knas.proxies.Context`, so proxies that need the same pass (per-example gradients, the NTK
-Jacobian, hooked activations) share it. The first proxy that needs a shared pass pays for it in
-its ``__seconds`` column.
+architecture, so a score does not depend on the order or the shard it is computed in), initialised
+as ``init`` says (:func:`knas.proxies.initialise`), moved to the device, and the requested proxies
+are computed on fixed batches: one per distinct batch size (a proxy's is ``batch_sizes[proxy]``,
+else ``batch_size``; NASWOT 128, TEG-NAS 64, KNAS 50), through one :class:`knas.proxies.Context`
+per batch size, so proxies with the same batch that need the same pass (per-example gradients,
+the NTK Jacobian, hooked activations) share it. The first proxy that needs a shared pass pays for
+it in its ``__seconds`` column. A proxy with option ``batches`` (TEG-NAS's indicators) is the
+mean over that many independent batches: the first ``batches`` batches of one seeded shuffled
+pass (:func:`knas.data.sample_batches`), the first being the batch of the others.
 
 Output: one row per architecture — ``arch_id``, ``arch``, then for each proxy ``<proxy>``
 (value), ``<proxy>__flag`` (None, ``"nan"``, ``"sentinel"``, ``"degenerate"``) and
@@ -45,16 +49,36 @@ class ScoringConfig:
     init_seed: int = 0  # torch seed before building each network
     device: str = "auto"
     options: dict = field(default_factory=dict)  # per-proxy options, e.g. {"mgm": {"n": 50}}
+    batch_sizes: dict = field(default_factory=dict)  # per-proxy batch sizes, e.g. {"naswot": 128}
+    init: str = "default"  # "default" (PyTorch's, as the released code) | "kaiming_normal" (the papers')
+
+    def batch_size_of(self, proxy: str) -> int:
+        """The batch ``proxy`` is scored on: ``batch_sizes[proxy]``, else ``batch_size``."""
+        return int(self.batch_sizes.get(proxy, self.batch_size))
+
+    def for_proxies(self, names) -> "ScoringConfig":
+        """This config restricted to ``names`` (options and batch sizes of the others dropped):
+        the study's config scores any subset of its proxies exactly as the study does."""
+        from dataclasses import replace
+
+        keep = set(names)
+        return replace(self, options={k: v for k, v in self.options.items() if k in keep},
+                       batch_sizes={k: v for k, v in self.batch_sizes.items() if k in keep})
 
 
-def make_batch(data, cfg: ScoringConfig, device: torch.device, need_val: bool) -> P.ProxyBatch:
-    from knas.data import sample_batch
+def make_batch(data, cfg: ScoringConfig, device: torch.device, need_val: bool, size: int | None = None,
+               count: int = 1) -> P.ProxyBatch:
+    """The scoring batch of ``size`` images (default ``cfg.batch_size``; with a validation batch of
+    the same size for ``ntk_mse``), with ``count - 1`` further independent ones in ``.more``."""
+    from knas.data import sample_batches
 
-    x, y = sample_batch(data, cfg.split, cfg.batch_size, cfg.batch_seed, augment=cfg.augment, device=device)
-    xv = yv = None
-    if need_val:
-        xv, yv = sample_batch(data, cfg.val_split, cfg.batch_size, cfg.batch_seed + 1, device=device)
-    return P.ProxyBatch(x, y, data.num_classes, xv, yv)
+    size = cfg.batch_size if size is None else size
+    train = sample_batches(data, cfg.split, size, cfg.batch_seed, count, augment=cfg.augment, device=device)
+    val = (sample_batches(data, cfg.val_split, size, cfg.batch_seed + 1, count, device=device) if need_val
+           else [(None, None)] * count)
+    batches = [P.ProxyBatch(x, y, data.num_classes, xv, yv) for (x, y), (xv, yv) in zip(train, val)]
+    batches[0].more = tuple(batches[1:])
+    return batches[0]
 
 
 def shard_slice(n: int, shard: int, num_shards: int) -> slice:
@@ -145,13 +169,22 @@ def score_architectures(
     from knas.utils import get_device
 
     specs = [P.get(name) for name in proxy_names]  # unknown names fail here, before any work
-    unknown = set(cfg.options) - set(proxy_names)
-    if unknown:
-        raise ValueError(f"options given for proxies not being scored: {sorted(unknown)}")
+    for what in ("options", "batch_sizes"):
+        unknown = set(getattr(cfg, what)) - set(proxy_names)
+        if unknown:
+            raise ValueError(f"{what} given for proxies not being scored: {sorted(unknown)}")
+    P.initialise(torch.nn.Identity(), cfg.init)  # an unknown init fails here
     device = get_device(cfg.device)
     space = get_space(cfg.space)
     net_options = space.options(**({"C": cfg.C, "N": cfg.N} if cfg.space == "nb201" else {}), **cfg.space_options)
-    batch = make_batch(data, cfg, device, need_val=any(s.needs_val for s in specs))
+    by_size: dict[int, list] = {}  # batch size -> the specs scored on it (one Context each)
+    for s in specs:
+        by_size.setdefault(cfg.batch_size_of(s.name), []).append(s)
+    batches = {}
+    for size, group in by_size.items():
+        count = max(s.check_options(cfg.options.get(s.name, {})).get("batches", 1) for s in group)
+        batches[size] = make_batch(data, cfg, device, need_val=any(s.needs_val for s in group), size=size,
+                                   count=count)
     if progress is None:
         progress = sys.stderr.isatty()
     key = _partial_key(archs, proxy_names, cfg, data_id) if partial is not None else ""
@@ -161,15 +194,19 @@ def score_architectures(
         print(f"[knas score] resuming after {resumed} architectures from {partial}", file=sys.stderr, flush=True)
 
     def score_one(arch: str, first: bool) -> dict:
-        net = space.build_network(arch, num_classes=data.num_classes, input_size=batch.x.shape[-1],
-                                  seed=cfg.init_seed, **net_options).to(device)
+        any_batch = next(iter(batches.values()))
+        net = space.build_network(arch, num_classes=data.num_classes, input_size=any_batch.x.shape[-1],
+                                  seed=cfg.init_seed, **net_options)
+        net = P.initialise(net, cfg.init).to(device)  # draws after the build, under the same seed
         if first:
-            P.check_batch(net, batch)
-        ctx = P.Context(net, batch, seed=cfg.init_seed, planned=proxy_names)
+            P.check_batch(net, any_batch)
+        ctxs = {size: P.Context(net, b, seed=cfg.init_seed, planned=[s.name for s in by_size[size]], init=cfg.init)
+                for size, b in batches.items()}
         row = {"arch_id": space.index_of(arch), "arch": arch}
         for spec in specs:
+            size = cfg.batch_size_of(spec.name)
             t0 = time.perf_counter()
-            res = P.compute(spec.name, net, batch, ctx, **cfg.options.get(spec.name, {}))
+            res = P.compute(spec.name, net, batches[size], ctxs[size], **cfg.options.get(spec.name, {}))
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             row[spec.name] = res.value

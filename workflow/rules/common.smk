@@ -121,9 +121,10 @@ def epochs_of_phase(wildcards):
 
 
 # the score jobs: pass group -> the per-proxy tables it writes, as patterns of {shard}
-from knas.study.score_files import score_jobs  # noqa: E402
+from knas.study.score_files import score_jobs, scoring_args  # noqa: E402
 
-SCORE_JOBS = score_jobs(f"{RESULTS}/scores", config["scoring"]["proxies"], config["scoring"]["options"])
+SCORE_JOBS = score_jobs(f"{RESULTS}/scores", config["scoring"]["proxies"], config["scoring"]["options"],
+                        batch_size=config["scoring"]["batch_size"], batch_sizes=config["scoring"]["batch_sizes"])
 
 
 def score_shards():
@@ -213,8 +214,12 @@ def search_repeats(wildcards):
 
 
 def search_cache(wildcards):
-    """On-demand scores of one search run (outside Snakemake's outputs: a cache, reused by reruns)."""
-    return f"{RESULTS}/search/cache/{wildcards.run}.parquet"
+    """On-demand scores of one search run (outside Snakemake's outputs: a cache, reused by reruns),
+    named by the scoring settings, so a rerun with other settings never reads stale scores."""
+    import hashlib
+
+    key = hashlib.sha256(scoring_args(config, per_proxy=True).encode()).hexdigest()[:12]
+    return f"{RESULTS}/search/cache/{wildcards.run}.{key}.parquet"
 
 
 def search_dataset():

@@ -4,7 +4,9 @@
 # group's pass, the network builds, the process start and the data load) and writes one table per
 # proxy, named by the proxy's options (knas.study.score_files): adding a proxy reruns only its
 # group's jobs, removing one reruns none, changing one's options reruns only its group. The job
-# reads its proxies and options back from its output paths, so neither is a rule parameter.
+# reads its proxies, options and batch sizes back from its output paths, so none is a rule
+# parameter; the shared scoring flags come from knas.study.score_files.scoring_args, as the search
+# jobs' (their on-demand scores are the study's).
 
 for _group, _outputs in SCORE_JOBS.items():
 
@@ -30,20 +32,11 @@ for _group, _outputs in SCORE_JOBS.items():
             gpu=GPUS,
         params:
             shards=config["scoring"]["shards"],
-            C=config["space"]["C"],
-            N=config["space"]["N"],
-            space=space_args(),
-            batch=config["scoring"]["batch_size"],
-            batch_seed=config["scoring"]["batch_seed"],
-            init_seed=config["scoring"]["init_seed"],
-            augment="--augment" if config["scoring"]["augment"] else "",
-            device=config["device"],
+            scoring=scoring_args(config, per_proxy=False),
         shell:
             "python -m knas score --out-files {output:q}"
             " --archs {input.archs} --data {input.data} --shard {wildcards.shard}/{params.shards}"
-            " {params.space} --C {params.C} --N {params.N} --batch-size {params.batch} --batch-seed {params.batch_seed}"
-            " --init-seed {params.init_seed} {params.augment} --device {params.device}"
-            " --no-progress > {log} 2>&1"
+            " {params.scoring} --no-progress > {log} 2>&1"
 
 
 rule merge_scores:

@@ -27,22 +27,14 @@ rule search:
         dataset=search_dataset(),
         repeats=search_repeats,
         cache=search_cache,
-        C=config["space"]["C"],
-        N=config["space"]["N"],
-        space=space_args(),
         truth_options=search_truth_options(),
-        batch=config["scoring"]["batch_size"],
-        batch_seed=config["scoring"]["batch_seed"],
-        init_seed=config["scoring"]["init_seed"],
-        device=config["device"],
+        scoring=scoring_args(config, per_proxy=True),  # on-demand scores exactly as the study's
         seed=config["seed"],
     shell:
         "python -m knas search --strategy {params.strategy} --label {wildcards.run}"
         " {params.args} --truth-kind {params.kind} --truth {params.path} --dataset {params.dataset}"
         " --repeats {params.repeats} --seed {params.seed} --scores {input.scores} --data {input.data}"
-        " --score-cache {params.cache} {params.space} {params.truth_options} --C {params.C} --N {params.N}"
-        " --batch-size {params.batch}"
-        " --batch-seed {params.batch_seed} --init-seed {params.init_seed} --device {params.device}"
+        " --score-cache {params.cache} {params.truth_options} {params.scoring}"
         " --out {output.runs} > {log} 2>&1"
 
 

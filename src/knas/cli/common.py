@@ -20,8 +20,10 @@ def space_flags() -> argparse.ArgumentParser:
 
 def scoring_flags() -> argparse.ArgumentParser:
     """How an architecture is scored (``knas score``; ``knas search`` scoring on demand):
-    network size, the scoring batch, the initialisation seed and the device, with
-    :class:`knas.scoring.ScoringConfig`'s defaults."""
+    network size, the scoring batches, augmentation, per-proxy options, the initialisation and
+    the device, with :class:`knas.scoring.ScoringConfig`'s defaults. A study writes them in one
+    place for both commands (:func:`knas.study.score_files.scoring_args`)."""
+    from knas.proxies.registry import INITS
     from knas.scoring import ScoringConfig
 
     d = ScoringConfig()
@@ -32,6 +34,14 @@ def scoring_flags() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"scoring batch (default {d.batch_size})")
     g.add_argument("--batch-seed", type=int, default=d.batch_seed, help=f"default {d.batch_seed}")
     g.add_argument("--init-seed", type=int, default=d.init_seed, help=f"default {d.init_seed}")
+    g.add_argument("--init", default=d.init, choices=INITS,
+                   help=f"initialisation of every scored network (scoring.init; default {d.init}: PyTorch's, as the "
+                        "released code; kaiming_normal: the papers')")
+    g.add_argument("--augment", action="store_true", help="train-time augmentation (crop + flip) on the scoring batch")
+    g.add_argument("--options", type=json.loads, default={},
+                   help='JSON per-proxy options (scoring.options), e.g. \'{"mgm": {"n": 50}}\'')
+    g.add_argument("--batch-sizes", type=json.loads, default={},
+                   help='JSON per-proxy batch sizes (scoring.batch_sizes), e.g. \'{"naswot": 128}\'; others: --batch-size')
     g.add_argument("--device", default=d.device, help=f"auto | cpu | cuda | cuda:N (default {d.device})")
     return p
 
@@ -40,6 +50,8 @@ def scoring_config(args: argparse.Namespace, **extra):
     """The :class:`knas.scoring.ScoringConfig` of parsed :func:`scoring_flags` (plus ``extra`` fields)."""
     from knas.scoring import ScoringConfig
 
-    return ScoringConfig(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
-                         init_seed=args.init_seed, device=args.device, space=args.space,
-                         space_options=args.space_options, **extra)
+    fields = dict(C=args.C, N=args.N, batch_size=args.batch_size, batch_seed=args.batch_seed,
+                  init_seed=args.init_seed, init=args.init, augment=args.augment, options=args.options,
+                  batch_sizes=args.batch_sizes, device=args.device, space=args.space,
+                  space_options=args.space_options)
+    return ScoringConfig(**{**fields, **extra})

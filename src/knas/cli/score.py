@@ -2,36 +2,37 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 
 from .common import scoring_config, scoring_flags
 
 
-def _proxies_and_outputs(args: argparse.Namespace) -> tuple[list[str], dict, dict[str, str]]:
-    """(proxies, options, {proxy: output path}) from --proxy/--options/--out or from --out-files."""
+def _proxies_and_outputs(args: argparse.Namespace) -> tuple[list[str], dict, dict, dict[str, str]]:
+    """(proxies, options, batch sizes, {proxy: output path}) from --proxy/--options/--batch-sizes/--out
+    or from --out-files."""
     if args.out_files:
-        if args.proxy or args.options or args.out:
-            raise SystemExit("knas score: --out-files names the proxies and their options; "
-                             "do not give --proxy, --options or --out with it")
+        if args.proxy or args.options or args.batch_sizes or args.out:
+            raise SystemExit("knas score: --out-files names the proxies, their options and batch sizes; "
+                             "do not give --proxy, --options, --batch-sizes or --out with it")
         from knas.study.score_files import parse_score_file
 
-        outs, options = {}, {}
+        outs, options, sizes = {}, {}, {}
         for path in args.out_files:
             try:
-                proxy, opts = parse_score_file(path)
+                proxy, opts, size = parse_score_file(path)
             except ValueError as err:
                 raise SystemExit(f"knas score --out-files: {err}") from None
             if proxy in outs:
                 raise SystemExit(f"knas score --out-files: proxy {proxy} named twice ({outs[proxy]}, {path})")
             outs[proxy] = path
+            sizes[proxy] = size
             if opts:
                 options[proxy] = opts
-        return list(outs), options, outs
+        return list(outs), options, sizes, outs
     if not (args.proxy and args.out):
         raise SystemExit("knas score: give --proxy (repeatable) and --out, or --out-files")
-    return args.proxy, json.loads(args.options) if args.options else {}, {}
+    return args.proxy, args.options, args.batch_sizes, {}
 
 
 def _stop_on_sigterm(signum, frame):
@@ -44,12 +45,12 @@ def cmd_score(args: argparse.Namespace) -> None:
     from knas.study.sample import read_archs
     from knas.utils import write_table
 
-    proxies, options, outs = _proxies_and_outputs(args)
+    proxies, options, sizes, outs = _proxies_and_outputs(args)
     archs = read_archs(args.archs, args.space)["arch"].tolist()
     if args.shard:
         i, n = parse_shard(args.shard)
         archs = archs[shard_slice(len(archs), i, n)]
-    cfg = scoring_config(args, augment=args.augment, options=options)
+    cfg = scoring_config(args, options=options, batch_sizes=sizes)
     partial = args.partial
     if partial is None and outs:
         root, ext = os.path.splitext(next(iter(outs.values())))
@@ -84,11 +85,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="prepared dataset (.npz)")
     p.add_argument("--out", help="one table of every --proxy (.parquet or .csv)")
     p.add_argument("--out-files", nargs="+", metavar="PATH",
-                   help="one table per proxy at <root>/<proxy>/<options>/<name>.parquet (knas.study.score_files): "
-                        "the proxies and their options are read from the paths; all are scored on one Context")
+                   help="one table per proxy at <root>/<proxy>/<options>/batch<B>/<name>.parquet (knas.study.score_files): "
+                        "the proxies, their options and batch sizes are read from the paths; one Context per batch size")
     p.add_argument("--shard", default=None, help="i/n: score only the i-th of n contiguous slices")
-    p.add_argument("--augment", action="store_true", help="train-time augmentation (crop + flip) on the scoring batch")
-    p.add_argument("--options", default=None, help='JSON per-proxy options, e.g. \'{"mgm": {"n": 50}}\'')
     p.add_argument("--partial", default=None,
                    help="keep the rows scored so far here and resume from them (default with --out-files: "
                         "<first path>.partial.parquet; '' for none)")

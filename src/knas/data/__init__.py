@@ -31,6 +31,7 @@ from .splits import make_splits, read_split_file
 _LAZY = {
     "iterate_batches": "loader",
     "sample_batch": "loader",
+    "sample_batches": "loader",
     "PreparedData": "prepared",
     "load_prepared": "prepared",
     "prepare": "prepared",
@@ -42,7 +43,7 @@ __all__ = [
     "DATASETS", "DatasetSpec", "DownloadError", "MissingRawDataError", "PreparedData",
     "download", "download_raw", "get_spec", "iterate_batches", "load_prepared", "make_splits",
     "md5_of", "md5sum", "normalize", "prepare", "random_crop_flip", "raw_files", "read_cifar",
-    "read_digits", "read_imagenet16", "read_raw", "read_split_file", "sample_batch", "url_of",
+    "read_digits", "read_imagenet16", "read_raw", "read_split_file", "sample_batch", "sample_batches", "url_of",
 ]
 
 

@@ -61,5 +61,20 @@ def sample_batch(data: PreparedData, split: str, n: int, seed: int, augment: boo
     size = data.size(split)
     if not isinstance(n, int) or not 1 <= n <= size:
         raise ValueError(f"sample_batch: n must be an int in [1, {size}] for split {split!r}, got {n!r}")
+    return sample_batches(data, split, n, seed, 1, augment=augment, device=device)[0]
+
+
+def sample_batches(data: PreparedData, split: str, n: int, seed: int, count: int, augment: bool = False,
+                   device: torch.device | str | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``count`` independent fixed batches of ``n`` images: the first ``count`` batches of one
+    seeded shuffled pass (disjoint images; as TEG-NAS takes the first ``repeat`` batches of its
+    shuffled loader). The first is :func:`sample_batch`'s batch for the same seed."""
+    size = data.size(split)
+    if not isinstance(n, int) or not 1 <= n <= size:
+        raise ValueError(f"sample_batch: n must be an int in [1, {size}] for split {split!r}, got {n!r}")
+    if not isinstance(count, int) or not 1 <= count <= size // n:
+        raise ValueError(f"sample_batches: {count!r} independent batches of {n} images do not fit split {split!r} "
+                         f"({size} images); allowed: 1 .. {size // n}")
     gen = torch.Generator().manual_seed(seed)
-    return next(iterate_batches(data, split, n, shuffle=True, augment=augment, generator=gen, device=device))
+    it = iterate_batches(data, split, n, shuffle=True, augment=augment, generator=gen, device=device)
+    return [next(it) for _ in range(count)]

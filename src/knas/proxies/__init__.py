@@ -38,7 +38,8 @@ from .registry import (
 )
 
 _LAZY = dict.fromkeys(
-    ("Context", "Keys", "ProxyBatch", "ProxyResult", "check_batch", "compute", "forward_logits", "logits_of"), "base"
+    ("Context", "INITS", "Keys", "ProxyBatch", "ProxyResult", "check_batch", "compute", "forward_logits", "initialise",
+     "logits_of"), "base"
 )
 
 __all__ = [

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import get
+from .registry import INITS, get
 
 
 @dataclass
@@ -33,10 +33,24 @@ class ProxyBatch:
     num_classes: int
     x_val: torch.Tensor | None = None  # (M, C, H, W)
     y_val: torch.Tensor | None = None  # (M,)
+    more: tuple["ProxyBatch", ...] = ()  # further independent batches of the same size (option ``batches``)
 
     def to(self, device: torch.device | str) -> "ProxyBatch":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return ProxyBatch(mv(self.x), mv(self.y), self.num_classes, mv(self.x_val), mv(self.y_val))
+        return ProxyBatch(mv(self.x), mv(self.y), self.num_classes, mv(self.x_val), mv(self.y_val),
+                          tuple(b.to(device) for b in self.more))
+
+    def independent(self, count: int, proxy: str) -> list["ProxyBatch"]:
+        """This batch and the next ``count - 1`` of :attr:`more`: ``count`` independent batches
+        (TEG-NAS: each indicator is the mean over three). Raises naming the option when the
+        batch has fewer."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"proxy {proxy!r}: option batches={count!r}: must be a positive integer")
+        have = 1 + len(self.more)
+        if count > have:
+            raise ValueError(f"proxy {proxy!r}: option batches={count} needs {count} independent batches, the "
+                             f"batch has {have} (knas.scoring draws max(batches) of them; set ProxyBatch.more)")
+        return [self, *self.more[: count - 1]]
 
     @property
     def n(self) -> int:
@@ -82,12 +96,12 @@ class Keys:
         return ("relu_code_grams", n, split)
 
     @staticmethod
-    def ntk_jacobian(n: int, split: str = "train", columns: str = "weight") -> tuple:
-        return ("ntk_jacobian", n, split, columns)
+    def ntk_jacobian(n: int, split: str = "train", columns: str = "weight", batch: int = 0) -> tuple:
+        return ("ntk_jacobian", n, split, columns, batch)
 
     @staticmethod
-    def ntk_jacobian_val(split: str = "train", columns: str = "cell_weight") -> tuple:
-        return ("ntk_jacobian_val", split, columns)
+    def ntk_jacobian_val(split: str = "train", columns: str = "cell_weight", batch: int = 0) -> tuple:
+        return ("ntk_jacobian_val", split, columns, batch)
 
     @staticmethod
     def ce_grad(n: int, split: int, train: bool) -> tuple:
@@ -108,10 +122,11 @@ class Context:
     ``shares``), so it may pick the pass the others can share over a cheaper one of its own.
     """
 
-    def __init__(self, model: nn.Module, batch: ProxyBatch, seed: int = 0, planned=()):
+    def __init__(self, model: nn.Module, batch: ProxyBatch, seed: int = 0, planned=(), init: str = "default"):
         self.model = model
         self.batch = batch
         self.seed = seed
+        self.init = check_init(init)  # how networks a proxy builds itself are initialised (initialise)
         self.planned = frozenset(planned)
         self._cache: dict[Any, Any] = {}
         self.hits: dict[Any, int] = {}
@@ -148,6 +163,35 @@ class Context:
             return next(self.model.parameters()).device
         except StopIteration:
             return self.batch.x.device
+
+
+def check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"scoring init {init!r} is unknown; allowed: {', '.join(INITS)}")
+    return init
+
+
+def initialise(model: nn.Module, init: str = "default") -> nn.Module:
+    """(Re-)initialise ``model`` in place; returns it.
+
+    ``"default"``: leave PyTorch's default init (what the released TE-NAS / TEG-NAS code runs:
+    its ``init_model(net, 'kaiming_normal')`` matches none of its own names, a no-op).
+    ``"kaiming_normal"``: the papers' init (TEG-NAS Eq. 4, theta ~ N(0, 2 / N_l)): every Conv and
+    Linear weight ``kaiming_normal_(mode='fan_in', nonlinearity='relu')`` and bias 0, every affine
+    BatchNorm weight 1 and bias 0 (the released code's ``kaiming_normal_fanin_init``). Draws from
+    torch's global RNG (seeded by the caller, e.g. ``init_seed`` before the network is built).
+    """
+    if check_init(init) == "default":
+        return model
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
 
 
 def logits_of(out) -> torch.Tensor:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable
 
 MODULES = ("knas", "gtnas", "naswot", "tenas", "zero_cost")
 CATALOG = Path(__file__).with_name("catalog.json")
+INITS = ("default", "kaiming_normal")  # scoring.init: how the scored networks are initialised (base.initialise)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from torch import nn
 
 from ..nb201.space import EDGES, OPS, parse, validate
 from .registry import register, register_combined
-from .base import (Context, Keys, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits, logits_of,
-                   working_copy)
+from .base import (Context, Keys, ProxyBatch, ProxyResult, check_n, finite_or_flag, forward_logits, initialise,
+                   logits_of, working_copy)
 from .naswot import cached_code_grams
 
 TENAS_NAN_SENTINEL = 100000.0  # TE-NAS: np.nan_to_num(cond, nan=100000.0)
@@ -122,11 +122,31 @@ def batch_graph_jacobian(model: nn.Module, x: torch.Tensor, keep: Callable[[str]
     return Jacobian(G, names, slices, [tuple(p.shape) for p in params])
 
 
-def cached_jacobian(ctx: Context, batch: ProxyBatch, n: int | None) -> Jacobian:
-    """Weight-column Jacobian of the first ``n`` examples (all by default), shared via ``ctx``."""
+def cached_jacobian(ctx: Context, batch: ProxyBatch, n: int | None, index: int = 0) -> Jacobian:
+    """Weight-column Jacobian of the first ``n`` examples (all by default) of ``batch``, the
+    ``index``-th independent batch of the context (see ``batches``), shared via ``ctx``."""
     n = batch.n if n is None else check_n(n, batch)
     x = batch.x[:n].to(ctx.device)
-    return ctx.cached(Keys.ntk_jacobian(n, "train", "weight"), lambda: batch_graph_jacobian(ctx.model, x, is_weight))
+    return ctx.cached(Keys.ntk_jacobian(n, "train", "weight", index),
+                      lambda: batch_graph_jacobian(ctx.model, x, is_weight))
+
+
+def mean_over_batches(results: list[ProxyResult], bad: float | None = None) -> ProxyResult:
+    """TEG-NAS Sec. 4.2: an indicator is the mean of its calculations on independent batches.
+
+    NaN in any -> NaN (flag ``"nan"``); where ``bad`` is given (TEG's -1 "bad gradients"), any
+    batch reporting it makes the result ``bad`` (flag ``"sentinel"``: the architecture's
+    gradients vanish, whatever the batch); otherwise the mean of the values, with the first
+    flag (e.g. ``"sentinel"`` when one batch hit TE-NAS's 1e5).
+    """
+    if len(results) == 1:
+        return results[0]
+    if any(r.flag == "nan" for r in results):
+        return ProxyResult(float("nan"), "nan")
+    if bad is not None and any(r.flag == "sentinel" and r.value == bad for r in results):
+        return ProxyResult(bad, "sentinel")
+    flags = [r.flag for r in results if r.flag]
+    return ProxyResult(float(np.mean([r.value for r in results])), flags[0] if flags else None)
 
 
 # ---- ntk_cond -----------------------------------------------------------------------------------
@@ -146,9 +166,10 @@ def ntk_condition(G: torch.Tensor) -> float:
     paper="TE-NAS (Chen et al., ICLR 2021)",
     degenerate="100000.0 (flag 'sentinel'): all gradients 0 -> 0/0 = NaN -> TE-NAS's nan_to_num(nan=1e5)",
     n=None,
+    batches=3,
     shares=("ntk_jacobian",),
 )
-def ntk_cond(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
+def ntk_cond(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, batches=3):
     """Condition number lambda_max/lambda_min of the empirical NTK (train-mode BN batch graph).
 
     Exactly TE-NAS ``get_ntk_n`` (``train_mode=True``, one batch; official batch 72 CIFAR-10 train
@@ -157,9 +178,15 @@ def ntk_cond(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None):
     NaN -> 100000.0 and +-inf -> +-float max (``np.nan_to_num``), both with flag ``"sentinel"``;
     an eigen-solver failure is also reported as 100000.0 / ``"sentinel"``. TEG-NAS's copy of this
     code instead reports NaN or a solver error as -1 ("bad"); that convention is not used here.
-    ``n``: use the first ``n`` examples.
+    ``n``: use the first ``n`` examples. ``batches``: the mean over that many independent
+    batches (TEG-NAS Sec. 4.2: "three repeated calculations ... three independent mini-batches";
+    its released code instead averages 3 networks on its first batch); 1 = the batch alone.
     """
-    J = cached_jacobian(ctx, batch, n)
+    return mean_over_batches([_ntk_cond_one(cached_jacobian(ctx, b, n, i))
+                              for i, b in enumerate(batch.independent(batches, "ntk_cond"))])
+
+
+def _ntk_cond_one(J: Jacobian) -> ProxyResult:
     try:
         cond = ntk_condition(J.G)
     except RuntimeError:  # eigen-solver failure (e.g. NaN gradients)
@@ -290,10 +317,11 @@ NTK_MSE_METHODS = ("auto", "jacobian", "jvp")
     choices={"method": NTK_MSE_METHODS},
     n=None,
     method="auto",
+    batches=3,
     shares=("ntk_jacobian", "ntk_jacobian_val"),
     needs_val=True,
 )
-def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="auto"):
+def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="auto", batches=3):
     """NTK kernel-regression MSE on a held-out batch (TEG-NAS "generalization"; needs x_val/y_val).
 
     TEG-NAS ``get_ntk_n`` MSE part: ``G_x`` = the batch-graph Jacobian of the first ``n``
@@ -313,9 +341,17 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="a
     products after the float32 inverse in float64); ``"auto"`` takes ``"jvp"`` when
     ``2 (K' - 1) < M`` (a forward-mode pass costs about two backward passes): CIFAR-10, 10 classes,
     64 validation images -> jvp; CIFAR-100 / ImageNet16-120 batches of 64 -> jacobian.
+
+    ``batches``: the mean over that many independent (train, validation) batch pairs (TEG-NAS
+    Sec. 4.2; see ``ntk_cond``); a "bad" batch makes the result -1.
     """
     if method not in NTK_MSE_METHODS:
         raise ValueError(f"option method={method!r}: allowed: {', '.join(NTK_MSE_METHODS)}")
+    return mean_over_batches([_ntk_mse_one(ctx, b, n, method, i)
+                              for i, b in enumerate(batch.independent(batches, "ntk_mse"))], TEG_BAD_SENTINEL)
+
+
+def _ntk_mse_one(ctx: Context, batch: ProxyBatch, n, method: str, index: int) -> ProxyResult:
     if batch.x_val is None or batch.y_val is None:
         raise ValueError(
             "proxy 'ntk_mse' needs a second (validation) batch: set batch.x_val and batch.y_val "
@@ -323,7 +359,7 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="a
         )
     if batch.y_val.shape[0] != batch.x_val.shape[0]:
         raise ValueError(f"batch.y_val has {batch.y_val.shape[0]} labels for {batch.x_val.shape[0]} inputs")
-    J = cached_jacobian(ctx, batch, n)
+    J = cached_jacobian(ctx, batch, n, index)
     n_x = J.G.shape[0]
     dev = ctx.device
     x_val = batch.x_val.to(dev)
@@ -337,7 +373,7 @@ def ntk_mse(model: nn.Module, batch: ProxyBatch, ctx: Context, n=None, method="a
     else:
         Gx = J.columns(is_cell_weight)  # (N, Pc)
         Gy = ctx.cached(
-            Keys.ntk_jacobian_val("train", "cell_weight"),
+            Keys.ntk_jacobian_val("train", "cell_weight", index),
             lambda: batch_graph_jacobian(ctx.model, x_val, is_cell_weight).G,
         )  # (M, Pc)
         if Gx.shape[1] != Gy.shape[1]:  # a parameter in one graph but not the other
@@ -469,12 +505,13 @@ def count_distinct(codes: torch.Tensor) -> int:
 
 
 def thin_linear_regions(arch: str, x: torch.Tensor, num_classes: int, n_samples: int, repeats: int,
-                        nets: int, seed: int) -> float:
-    """Mean over ``nets`` thin networks of the number of distinct patterns over all crops."""
+                        nets: int, seed: int, init: str = "default") -> float:
+    """Mean over ``nets`` thin networks of the number of distinct patterns over all crops;
+    ``init``: :func:`~knas.proxies.base.initialise` each (``scoring.init``)."""
     crops = sample_crops(x, n_samples, repeats, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        thin = [ThinNetwork(arch, num_classes) for _ in range(nets)]  # built on the CPU
+        thin = [initialise(ThinNetwork(arch, num_classes), init) for _ in range(nets)]  # built on the CPU
     counts = []
     with torch.no_grad():
         for net in thin:
@@ -516,11 +553,11 @@ def _positive_int(name: str, v) -> int:
     protocol="thin",
     n_samples=1000,
     repeats=3,
-    nets=1,
+    nets=3,
     seed=None,
 )
 def linear_regions(model: nn.Module, batch: ProxyBatch, ctx: Context, protocol="thin", n_samples=1000,
-                   repeats=3, nets=1, seed=None):
+                   repeats=3, nets=3, seed=None):
     """Number of linear regions: distinct ReLU activation patterns (TE-NAS thin-network protocol).
 
     ``protocol="thin"`` (official): ``repeats`` batches of ``n_samples`` random single-channel
@@ -529,7 +566,8 @@ def linear_regions(model: nn.Module, batch: ProxyBatch, ctx: Context, protocol="
     init under ``seed``; default ``ctx.seed``); the patterns of all ``n_samples * repeats`` crops
     are counted together (TE-NAS ``sample_batch=3`` of ``(1000, 1, 3, 3)`` = 3000 samples).
     ``nets``: average over that many independently initialised thin networks, each on the same
-    crops (TEG-NAS: 3; TE-NAS: 1). The architecture comes from ``model.arch`` or the xautodl
+    crops (default 3 as TEG-NAS, Sec. 4.2 and ``te_reward_generator.py``; TE-NAS: 1), each
+    initialised by ``ctx.init`` (``scoring.init``). The architecture comes from ``model.arch`` or the xautodl
     cell's ``genotype``; the model's own weights are not used.
     ``protocol="full"``: distinct patterns of the given model's ``nn.ReLU``s on the batch (one
     train-mode forward shared with ``naswot``); it saturates at the batch size (uninformative on
@@ -551,7 +589,7 @@ def linear_regions(model: nn.Module, batch: ProxyBatch, ctx: Context, protocol="
         raise ValueError(f"linear_regions needs images of at least 3x3 pixels, got {tuple(batch.x.shape)}")
     arch = arch_of(model)
     x = batch.x.to(ctx.device)
-    return ProxyResult(thin_linear_regions(arch, x, batch.num_classes, n_samples, repeats, nets, int(seed)))
+    return ProxyResult(thin_linear_regions(arch, x, batch.num_classes, n_samples, repeats, nets, int(seed), ctx.init))
 
 
 # ---- teg (set-level) ------------------------------------------------------------------------------

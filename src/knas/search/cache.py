@@ -142,13 +142,15 @@ class ProxyCache:
 
 def scoring_callback(data, cfg=None) -> ComputeFn:
     """A compute callback that scores one architecture with :func:`knas.scoring.score_architectures`
-    on ``data`` (a prepared dataset) with ``cfg`` (a :class:`knas.scoring.ScoringConfig`)."""
+    on ``data`` (a prepared dataset) with ``cfg`` (a :class:`knas.scoring.ScoringConfig`: the
+    study's, with every proxy's options and batch size, so a score computed on demand is the one
+    the study's table would hold; each call uses the part of it for the proxies it computes)."""
     from knas import scoring
 
     cfg = cfg or scoring.ScoringConfig()
 
     def compute(arch: str, names: Sequence[str]) -> dict[str, float]:
-        row = scoring.score_architectures([arch], list(names), data, cfg, progress=False).iloc[0]
+        row = scoring.score_architectures([arch], list(names), data, cfg.for_proxies(names), progress=False).iloc[0]
         return {k: row[k] for k in row.index if k in names or k.endswith(SECONDS)}
 
     return compute
