@@ -93,11 +93,13 @@ FINDS = {
     "area": dict(population=5, sample_size=3, proxy="noisy", max_trained=60),
     "teg_reinforce": dict(steps=500),  # the paper's defaults (plain policy gradient, lr 0.04)
     "teg_evolution": dict(population=20, sample_size=5, steps=150),
+    "fpnas_teg": dict(lam=3.0),
 }
+SUPERNET_STRATEGIES = {"tenas", "tenas_teg"}  # tests/test_supernet_search.py
 
 
 def test_registry_lists_every_strategy():
-    assert set(names()) == {"random", "optimal", *FINDS}
+    assert set(names()) == {"random", "optimal", *FINDS, *SUPERNET_STRATEGIES}
     for name in names():
         spec = get_strategy(name)
         assert spec.paper and spec.description
@@ -187,7 +189,7 @@ def test_same_seed_same_result(name, oracle, cache):
     assert (a.arch, a.trace, a.n_trained, a.n_scored, a.proxy_seconds, a.train_seconds) == (
         b.arch, b.trace, b.n_trained, b.n_scored, b.proxy_seconds, b.train_seconds)
     others = [run_strategy(name, SPACE, oracle, cache, seed=s, **params) for s in range(4)]
-    key = (lambda r: r.arch) if name == "random" else (lambda r: [t["arch"] for t in r.trace])
+    key = (lambda r: r.arch) if name == "random" else (lambda r: [t.get("arch") for t in r.trace])
     assert len({str(key(r)) for r in others}) > 1, "the seed has no effect"
 
 

@@ -61,9 +61,14 @@ def cmd_search(args: argparse.Namespace) -> None:
     if args.truth_kind in ("table", "train"):
         opts["space"] = args.space
     oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset, **opts)
+    supernet = None
+    if load_all()[args.strategy].supernet:
+        from knas.search.supernet import supernet_indicators
+
+        supernet = supernet_indicators(space, args.data, args.device)
     runs = run_repeats(
         args.strategy, space, oracle, cache, repeats=args.repeats, seed=args.seed, label=args.label,
-        eval_datasets=args.eval_datasets, **params,
+        eval_datasets=args.eval_datasets, supernet=supernet, **params,
     )
     write_table(args.out, runs)
     if args.score_cache and cache is not None:

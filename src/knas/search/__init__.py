@@ -12,6 +12,9 @@ Each strategy is a module registering itself (:mod:`.registry`) with its paper's
 ``area``           REA seeded with the top P of 2P by a proxy (NASWOT's assisted REA, Algorithm 2)
 ``teg_reinforce``  REINFORCE rewarded by the TEG indicators' improvements (TEG-NAS Eqs. 13-18)
 ``teg_evolution``  evolution ranked by the TEG indicators' rank sum (TEG-NAS)
+``fpnas_teg``      FP-NAS's distribution learnt from TEG rewards of lambda*H samples (TEG-NAS)
+``tenas``          TE-NAS supernet pruning by NTK condition number + linear regions
+``tenas_teg``      TE-NAS pruning with the NTK-MSE indicator added (TEG-NAS)
 =================  ==========================================================================
 
 Usage::
@@ -36,7 +39,7 @@ from .registry import STRATEGIES, StrategySpec, register
 from .runner import format_table, get_strategy, plot_search, run_repeats, run_strategy, summary_table
 from .space import GridSpace, get_space
 
-MODULES = ("baselines", "naswot", "knas", "evolution", "teg")
+MODULES = ("baselines", "naswot", "knas", "evolution", "teg", "prune", "fpnas")
 
 
 def load_all() -> dict[str, StrategySpec]:

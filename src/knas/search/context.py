@@ -102,12 +102,15 @@ class SearchContext:
         *,
         seed: int,
         budget: Budget = Budget(),
+        supernet=None,
     ):
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed={seed!r}: must be a non-negative integer")
         self.space = space
         self.oracle = oracle
         self.cache = cache
+        self.supernet = supernet  # a search.supernet.SupernetIndicators (supernet searches only)
+        self.n_supernets = 0  # supernets measured
         self.seed = seed
         self.rng = random.Random(seed)
         self.budget = budget
@@ -130,7 +133,8 @@ class SearchContext:
 
     @property
     def n_scored(self) -> int:
-        return len(self._scored)
+        """Architectures scored plus supernets measured."""
+        return len(self._scored) + self.n_supernets
 
     def wall_seconds(self) -> float:
         computed = (self.cache.compute_seconds if self.cache is not None else 0.0) - self._compute0
@@ -206,6 +210,23 @@ class SearchContext:
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise ValueError(f"epochs={epochs!r}: must be a positive integer")
         return epochs
+
+    def supernet_measure(self, weights, names: Sequence[str], seed: int, protocol) -> list[dict[str, float]]:
+        """Indicators ``names`` of the supernets given by ``weights`` (``(edges, ops)`` matrices),
+        all measured on one initialisation and batch (seed ``seed``; see :mod:`.supernet`);
+        charges the seconds the measurement took as proxy seconds."""
+        if self.supernet is None:
+            raise ValueError("this strategy measures supernets but no supernet indicators were given "
+                             "(knas search needs --data with a supernet strategy)")
+        b = self.budget
+        if b.max_scored is not None and self.n_scored + len(weights) > b.max_scored:
+            self._stop("max_scored", f"max_scored={b.max_scored} evaluations already done")
+        values, seconds = self.supernet.measure(weights, names, seed, protocol)
+        self._check_time(seconds)
+        self.proxy_seconds += seconds
+        self.n_supernets += len(weights)
+        self.trace.append({"event": "supernet", "supernets": len(weights), "seed": seed, "seconds": self.sim_seconds})
+        return values
 
     def train(self, arch: str, epochs: int = 200) -> float:
         """"Train" ``arch``: the oracle's validation accuracy after ``epochs`` (one of the oracle's

@@ -31,6 +31,7 @@ class StrategySpec:
     minimums: dict = field(default_factory=dict)  # parameter -> smallest allowed value (default 1; floats: > 0)
     choices: dict = field(default_factory=dict)  # string parameter -> its allowed values
     title: str | None = None  # the paper's row label, a format string over the parameters: "NASWOT (N={n})"
+    supernet: bool = False  # measures supernets (SearchContext.supernet_measure)
 
     def check_params(self, params) -> tuple[dict, dict]:
         """:meth:`resolve` plus the values' types and ranges, without running anything: integer
@@ -105,11 +106,12 @@ STRATEGIES: dict[str, StrategySpec] = {}
 
 def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS,
              minimums: dict | None = None, choices: dict | None = None, title: str | None = None,
-             **defaults) -> Callable:
+             supernet: bool = False, **defaults) -> Callable:
     """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``
     (``minimums``: smallest allowed values where not 1; ``choices``: allowed values of string
     parameters, see :meth:`StrategySpec.check_params`; ``title``: the paper's row label, see
-    :meth:`StrategySpec.paper_label`)."""
+    :meth:`StrategySpec.paper_label`; ``supernet``: the strategy measures supernets,
+    :meth:`SearchContext.supernet_measure`)."""
 
     def deco(fn):
         if name in STRATEGIES:
@@ -119,7 +121,7 @@ def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFA
             if defaults.get(key) not in allowed:
                 raise ValueError(f"strategy {name!r}: default {key}={defaults.get(key)!r} not in its choices {allowed}")
         STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats,
-                                        dict(minimums or {}), dict(choices or {}), title)
+                                        dict(minimums or {}), dict(choices or {}), title, supernet)
         return fn
 
     return deco

@@ -28,6 +28,7 @@ def run_strategy(
     proxies: ProxyCache | None,
     *,
     seed: int,
+    supernet=None,
     **params,
 ) -> SearchResult:
     """Run strategy ``name`` once with ``seed``; ``params`` override its registered defaults
@@ -35,11 +36,12 @@ def run_strategy(
 
     ``oracle`` answers trainings and gives the found architecture's accuracies (its default
     dataset is the search dataset; may be None for a strategy that trains nothing: accuracies
-    are then NaN). ``proxies`` is the score cache (None for strategies that score nothing).
+    are then NaN). ``proxies`` is the score cache (None for strategies that score nothing);
+    ``supernet`` the supernet indicators (:class:`.supernet.SupernetIndicators`) of supernet searches.
     """
     spec = get_strategy(name)
     strategy_params, budget = spec.resolve(params)
-    ctx = SearchContext(space, oracle, proxies, seed=seed, budget=Budget(**budget))
+    ctx = SearchContext(space, oracle, proxies, seed=seed, budget=Budget(**budget), supernet=supernet)
     arch = spec.fn(ctx, **strategy_params)
     return ctx.result(arch)
 
@@ -54,6 +56,7 @@ def run_repeats(
     seed: int = 0,
     label: str | None = None,
     eval_datasets: Sequence[str] | None = None,
+    supernet=None,
     **params,
 ):
     """Run ``name`` ``repeats`` times (default: the strategy's, 100) with seeds ``seed, seed+1, ...``.
@@ -76,7 +79,7 @@ def run_repeats(
     datasets = tuple(eval_datasets) if eval_datasets is not None else (oracle.datasets if oracle else ())
     rows = []
     for r in range(repeats):
-        res = run_strategy(name, space, oracle, proxies, seed=seed + r, **params)
+        res = run_strategy(name, space, oracle, proxies, seed=seed + r, supernet=supernet, **params)
         row = {
             "strategy": label,
             "name": name,

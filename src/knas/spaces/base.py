@@ -21,6 +21,10 @@ structure                   :meth:`Space.is_valid`, :meth:`Space.is_degenerate` 
 network and cost            :meth:`Space.build_network` (``num_classes``, ``input_size``, the
                             width/depth options of :attr:`Space.network_options`),
                             :meth:`Space.cost` (parameters and FLOPs as the benchmark counts them)
+supernet (optional)         :attr:`Space.has_supernet`, :meth:`Space.build_supernet` (every
+                            candidate op at once, mixed by an architecture-weight matrix),
+                            :meth:`Space.build_thin_supernet` (TE-NAS's linear-region network);
+                            what the supernet searches (``tenas``, ``tenas_teg``) measure
 =========================== ==============================================================
 
 The interface assumes nothing about how an architecture is made (edges x ops, channel lists,
@@ -225,6 +229,29 @@ class Space(abc.ABC):
     @abc.abstractmethod
     def cost(self, arch: str, num_classes: int = 10, input_size: int = 32, **options: int) -> Cost:
         """Parameters and FLOPs of :meth:`build_network`'s network, as the benchmark counts them."""
+
+    # ---- supernet (optional: the supernet searches) ---------------------------------------------
+
+    #: True when :meth:`build_supernet` and :meth:`build_thin_supernet` exist
+    has_supernet: bool = False
+
+    def _no_supernet(self) -> ValueError:
+        return ValueError(f"space {self.name!r} has no supernet; the supernet searches (tenas, tenas_teg) need "
+                          f"one (Space.build_supernet / build_thin_supernet)")
+
+    def build_supernet(self, num_classes: int = 10, init: str = "default", **options: int):
+        """The space's supernet: a ``torch.nn.Module`` on the CPU holding every candidate operation,
+        mapping images to logits ``(B, num_classes)``, whose mixture is set with
+        ``set_weights(matrix)`` (an ``(num_edges, num_ops)`` matrix for a cell of edges x ops; a weight
+        0 means the op does not run). ``options``: the width/depth options (:attr:`network_options`)
+        of the supernet; ``init``: ``default`` (PyTorch's initialisation, drawn from torch's global RNG)
+        or a re-initialisation scheme of :func:`knas.nb201.init_network`."""
+        raise self._no_supernet()
+
+    def build_thin_supernet(self, num_classes: int = 10, init: str = "default"):
+        """TE-NAS's linear-region network of the supernet (the NB201 / DARTS cell on one channel, no
+        stem: it takes ``(B, 1, 3, 3)`` crops), with the same ``set_weights`` as :meth:`build_supernet`."""
+        raise self._no_supernet()
 
     def dataset_shape(self, dataset: str) -> DatasetShape:
         if dataset not in self.datasets:

@@ -5,6 +5,8 @@ index order; sampling and mutation consume exactly the draws of :func:`knas.nb20
 :func:`knas.nb201.mutate` (``sample_unique(n, Random(s)) == knas.nb201.sample(n, s)``), so results
 computed through this adapter are the ones computed through :mod:`knas.nb201` directly.
 Network ``TinyNetwork`` with options ``C`` (16) and ``N`` (5); degenerate = disconnected cell.
+Supernet :class:`knas.nb201.supernet.SuperNetwork` (TE-NAS's NB201 search network; weights a
+``(6, 5)`` matrix over :data:`knas.nb201.EDGES` x :data:`knas.nb201.OPS`).
 """
 from __future__ import annotations
 
@@ -88,6 +90,30 @@ class NB201Space(Space):
         params, flops = nb201_cost(arch, C=opts["C"], N=opts["N"], num_classes=num_classes,
                                    resolution=self._check_size(input_size))
         return Cost(params, flops)
+
+    # ---- supernet ----------------------------------------------------------------------------------
+
+    has_supernet = True
+
+    @staticmethod
+    def _init(net, init: str):
+        from knas.nb201.model import init_network
+
+        return net if init == "default" else init_network(net, init)
+
+    def build_supernet(self, num_classes=10, init="default", **options):
+        """The NB201 supernet (stem, 3 stages of ``N`` cells of width ``C``, every edge all five ops)."""
+        from knas.nb201.supernet import SuperNetwork
+
+        opts = self.options(**options)
+        return self._init(SuperNetwork(opts["C"], opts["N"], check_positive_int("num_classes", num_classes)), init)
+
+    def build_thin_supernet(self, num_classes=10, init="default"):
+        """TE-NAS's thin linear-region supernet: one cell on one channel, no stem."""
+        from knas.nb201.supernet import SuperNetwork
+
+        return self._init(SuperNetwork(1, 1, check_positive_int("num_classes", num_classes), stem=False, depth=1),
+                          init)
 
 
 SPACE_CLASS = NB201Space
