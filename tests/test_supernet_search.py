@@ -59,7 +59,7 @@ def test_registry_entries():
     for name in ("tenas", "tenas_teg"):
         spec = get_strategy(name)
         assert spec.supernet and not spec.trains
-        assert spec.defaults["repeats"] == 3 and (spec.defaults["C"], spec.defaults["N"]) == (3, 1)
+        assert spec.defaults["repeat"] == 3 and (spec.defaults["C"], spec.defaults["N"]) == (3, 1)
         assert spec.defaults["batch_size"] == 72 and spec.defaults["drop_none"] is False
     assert get_strategy("tenas").defaults["indicators"] == ["ntk_cond", "linear_regions"]
     assert get_strategy("tenas_teg").defaults["indicators"] == ["ntk_cond", "linear_regions", "ntk_mse"]
@@ -94,7 +94,7 @@ def test_pruning_until_one_op_left_on_nb201_edges():
     q = np.tile(np.arange(5, dtype=float), (6, 1))
     for drop_none, n_rounds in ((False, 4), (True, 3)):
         ev = FakeIndicators({n: q for n in SIGN})
-        res = run_strategy("tenas", get_space("nb201"), None, None, seed=0, supernet=ev, drop_none=drop_none, repeats=1)
+        res = run_strategy("tenas", get_space("nb201"), None, None, seed=0, supernet=ev, drop_none=drop_none, repeat=1)
         rounds = [t for t in res.trace if t["event"] == "prune"]
         assert len(rounds) == n_rounds
         left = 5 - drop_none

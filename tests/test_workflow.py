@@ -129,7 +129,7 @@ BAD_CONFIGS = {
     "unknown text task": ({"text": {"enabled": True, "task": "sst2"}}, ["task", "mrpc", "rte", "smoke"]),
     "text topk above 30": ({"text": {"topk": 31}}, ["topk", "maximum"]),
     "search without benchmark": (
-        {"search": {"runs": {"r": {"strategy": "random"}}}}, ["search.runs", "truth.benchmark"]
+        {"search": {"runs": {"r": {"strategy": "rea"}}}}, ["search.runs", "truth.benchmark", "train"]
     ),
     "unknown strategy": ({"search": {"runs": {"r": {"strategy": "bohb"}}}}, ["strategy", "rea", "naswot"]),
     "unknown benchmark": ({"truth": {"benchmark": "nasbench101"}}, ["benchmark", "nb201", "nats_tss"]),

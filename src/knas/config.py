@@ -263,12 +263,17 @@ def check_config(config: dict[str, Any], argv=None) -> None:
     if not set(comps) <= scored:
         raise ConfigError(f"config key select.proxy = {sel!r} needs scoring.proxies to include {sorted(comps)}")
     runs = config.get("search", {}).get("runs") or {}
-    if runs and truth.get("benchmark", "train") == "train":
-        raise ConfigError("config key search.runs needs a benchmark as oracle: set truth.benchmark to "
-                          "a benchmark of the space or table (strategies query architectures nobody trained)")
     if runs:
-        from knas.search import get_strategy
+        from knas.search import get_strategy, load_all
 
+        reg = load_all()
+        if truth.get("benchmark", "train") == "train":
+            training = sorted(k for k, r in runs.items() if r.get("strategy") in reg and reg[r["strategy"]].trains)
+            if training:
+                raise ConfigError(f"config key search.runs: {', '.join(training)} train architectures during the "
+                                  "search and need a benchmark as oracle: set truth.benchmark to a benchmark of the "
+                                  "space or table (with truth.benchmark: train only the found architectures are "
+                                  "trained)")
         known = sorted(P.catalog())
         for run, spec in runs.items():
             try:

@@ -1,4 +1,24 @@
 # Search strategies with the benchmark as oracle (issue: search strategies guided by proxies).
+# Without a benchmark (truth.benchmark: train) the found architectures are trained in the search
+# job with the truth stage's recipe (knas.search.train_oracle), into search/train/ (a cache).
+
+
+def search_truth_args(wildcards):
+    """The oracle of ``knas search``: the benchmark, or training the found architecture with the
+    truth stage's recipe (``knas.train_config.study_train_config``, the space's network options)."""
+    import dataclasses
+    import json
+
+    from knas.config import space_options
+    from knas.train_config import study_train_config
+
+    t = config["truth"]
+    if t["benchmark"] != "train":
+        return f"--truth-kind {t['benchmark']} --truth {t['path']}"
+    name = config["space"]["name"]
+    recipe = {**dataclasses.asdict(study_train_config(config, "truth")), "space": name,
+              "space_options": {} if name == "nb201" else space_options(config)}
+    return f"--truth-kind train --truth {RESULTS}/search/train --train-found '{json.dumps(recipe, sort_keys=True)}'"
 
 
 rule search:
@@ -22,8 +42,7 @@ rule search:
     params:
         strategy=search_strategy,
         args=search_args,
-        kind=config["truth"]["benchmark"],
-        path=config["truth"]["path"],
+        truth=search_truth_args,
         dataset=search_dataset(),
         repeats=search_repeats,
         cache=search_cache,
@@ -32,7 +51,7 @@ rule search:
         seed=config["seed"],
     shell:
         "python -m knas search --strategy {params.strategy} --label {wildcards.run}"
-        " {params.args} --truth-kind {params.kind} --truth {params.path} --dataset {params.dataset}"
+        " {params.args} {params.truth} --dataset {params.dataset}"
         " --repeats {params.repeats} --seed {params.seed} --scores {input.scores} --data {input.data}"
         " --score-cache {params.cache} {params.truth_options} {params.scoring}"
         " --out {output.runs} > {log} 2>&1"

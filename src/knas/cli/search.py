@@ -57,10 +57,18 @@ def cmd_search(args: argparse.Namespace) -> None:
         directions = dict(parse_direction(d) for d in args.direction or [])
         table = pd.concat(tables, ignore_index=True).drop_duplicates("arch", keep="first") if tables else None
         cache = ProxyCache(table, compute, canonical=space.validate, higher_is_better=directions)
-    opts = dict(args.truth_options)
-    if args.truth_kind in ("table", "train"):
-        opts["space"] = args.space
-    oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset, **opts)
+    if args.train_found:
+        if args.truth_kind != "train":
+            raise ValueError(f"--train-found trains the found architectures: it needs --truth-kind train, "
+                             f"not {args.truth_kind!r}")
+        from knas.search.train_oracle import training_oracle
+
+        oracle = training_oracle(space, args.data, args.truth, args.train_found, args.dataset)
+    else:
+        opts = dict(args.truth_options)
+        if args.truth_kind in ("table", "train"):
+            opts["space"] = args.space
+        oracle = oracles.load_truth_oracle(args.truth_kind, args.truth, args.dataset, **opts)
     supernet = None
     if load_all()[args.strategy].supernet:
         from knas.search.supernet import supernet_indicators
@@ -131,6 +139,9 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "score table on demand (knas.scoring; same settings as the study's score stage)")
     p.add_argument("--score-cache", default=None, help="table of on-demand scores, read first and rewritten "
                    "at the end, so reruns with new seeds score nothing again")
+    p.add_argument("--train-found", default=None, metavar="JSON",
+                   help="no benchmark: train each found architecture (knas.train.TrainConfig fields as JSON) into "
+                        "the --truth folder and report its accuracies (strategies that train nothing)")
     p.add_argument("--out", required=True, help="runs table (.parquet or .csv)")
     p.set_defaults(func=cmd_search)
 

@@ -265,11 +265,11 @@ class SearchContext:
                 f"raise it ({', '.join(f'{k}={v}' for k, v in vars(self.budget).items() if v is not None)})"
             )
         arch = self.space.validate(arch)
+        wall = self.wall_seconds()  # before the oracle's answer (which may train the found architecture)
         valid = test = math.nan
         if self.oracle is not None:
             final = pool_best(self.oracle, self.pool) if self.pool else self.oracle.fidelity(arch)  # full schedule
             valid, test = final["valid_acc"], final["test_acc"]
-        wall = self.wall_seconds()
         return SearchResult(
             arch=arch,
             valid_acc=valid,

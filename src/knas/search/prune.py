@@ -3,7 +3,7 @@
 ``tenas``: start from the full supernet (every op on every edge). Each round, for every
 surviving op on an edge that still has more than one, measure the supernet with that op removed
 against the current supernet, on the same networks and batches (:meth:`SearchContext.supernet_measure`),
-``repeats`` times (new initialisation and batches each time) and average the relative changes:
+``repeat`` times (new initialisation and batches each time; TE-NAS's ``--repeat 3``) and average the relative changes:
 
 * ``ntk_cond`` (lower is better): gain ``(k0 - k) / k0``, the NTK condition number's decrease;
 * ``linear_regions`` (higher is better): gain ``(r - r0) / r0`` (TE-NAS sorts ``(r0 - r) / r0``
@@ -93,10 +93,10 @@ def prune_choices(candidates: Sequence[tuple[int, int]], gains: dict[str, np.nda
     return [best[e][1] for e in sorted(best)]
 
 
-def prune_search(ctx: SearchContext, indicators: Sequence[str], repeats: int, precision: int | None,
+def prune_search(ctx: SearchContext, indicators: Sequence[str], repeat: int, precision: int | None,
                  drop_none: bool, proto: SupernetProtocol) -> str | None:
     names = check_indicators(indicators)
-    check_int("repeats", repeats)
+    check_int("repeat", repeat)
     if precision is not None:
         check_int("precision", precision, minimum=0)
     E, K = ctx.space.num_edges, ctx.space.num_ops
@@ -115,13 +115,13 @@ def prune_search(ctx: SearchContext, indicators: Sequence[str], repeats: int, pr
                 m[e, k] = False
                 weights.append(mask_weights(m))
             gains = {n: np.zeros(len(cands)) for n in names}
-            for _ in range(repeats):
+            for _ in range(repeat):
                 values = ctx.supernet_measure(weights, names, ctx.rng.randrange(2**31), proto)
                 for n in names:
                     g = relative_gains(n, values[0][n], [v[n] for v in values[1:]])
                     if precision is not None:
                         g = np.array([x if math.isinf(x) else round(x, precision) for x in g])
-                    gains[n] += g / repeats
+                    gains[n] += g / repeat
             pruned = prune_choices(cands, gains, names)
             for e, k in pruned:
                 mask[e, k] = False
@@ -137,8 +137,8 @@ PROTOCOL_DEFAULTS = {k: getattr(SupernetProtocol(), k) for k in
                      ("C", "N", "batch_size", "val_batch_size", "lr_samples", "lr_batches", "init")}
 
 
-def _strategy(ctx: SearchContext, indicators, repeats=3, precision=None, drop_none=False, **protocol):
-    return prune_search(ctx, indicators, repeats, precision, drop_none, SupernetProtocol(**protocol))
+def _strategy(ctx: SearchContext, indicators, repeat=3, precision=None, drop_none=False, **protocol):
+    return prune_search(ctx, indicators, repeat, precision, drop_none, SupernetProtocol(**protocol))
 
 
 @register(
@@ -148,7 +148,7 @@ def _strategy(ctx: SearchContext, indicators, repeats=3, precision=None, drop_no
     supernet=True,
     default_repeats=4,
     indicators=list(TENAS_INDICATORS),
-    repeats=3,
+    repeat=3,
     precision=None,
     drop_none=False,
     **PROTOCOL_DEFAULTS,
@@ -166,7 +166,7 @@ def tenas(ctx: SearchContext, indicators=TENAS_INDICATORS, **params) -> str | No
     supernet=True,
     default_repeats=4,
     indicators=list(TEG_PRUNE_INDICATORS),
-    repeats=3,
+    repeat=3,
     precision=None,
     drop_none=False,
     **PROTOCOL_DEFAULTS,
