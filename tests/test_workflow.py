@@ -38,8 +38,8 @@ def test_lint_is_clean():
 def test_dry_run_default_config(tmp_path):
     res = snakemake("-n", "--cores", "2", "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
-    for rule in ("prepare_data", "sample", "score_per_example_grads", "score_ntk_jacobian", "merge_scores", "train", "truth", "correlate", "select",
-                 "text_score", "text_finetune"):
+    for rule in ("prepare_data", "sample", "score_per_example_grads", "score_ntk_jacobian", "merge_scores", "train",
+                 "truth", "correlate", "select", "text_score", "text_finetune", "search", "search_summary"):
         assert f"rule {rule}:" in res.stdout or f"checkpoint {rule}:" in res.stdout, rule
 
 
@@ -356,6 +356,34 @@ def test_base_schema_reads_only_the_file(tmp_path):
         cfg.write_text(yaml.safe_dump({"base": base, **smoke}))
         counts = plan_config(cfg, tmp_path / base)
         assert any(r.startswith("text_") for r in counts) == text, counts
+
+
+def test_tegnas_config_plans_without_the_benchmark_file(tmp_path):
+    """TEG-NAS Table 2's five training-free searches, four seeds each, plan on a bare machine."""
+    res = snakemake("-n", "--cores", "4", "--configfile", str(ROOT / "config" / "tegnas_nb201.yaml"),
+                    "--directory", str(tmp_path))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    counts = job_counts(res.stdout)
+    assert counts["search"] == 5 and counts["search_summary"] == 1, counts
+    # ntk_cond + ntk_mse share one Jacobian pass, linear_regions has its own, 2 shards each
+    assert score_counts(counts) == {"score_ntk_jacobian": 2, "score_linear_regions": 2}, counts
+    assert "WARNING (dry run only" in res.stderr
+    for run in ("teg_reinforce", "teg_evolution", "tenas", "tenas_teg", "fpnas_teg"):
+        assert f"search/{run}.parquet" in res.stdout
+    # the smoke study's reduced search parameters do not leak into the paper runs (Snakemake
+    # merges --configfile into config.yaml key by key)
+    from knas.search import get_strategy
+
+    def merged(a, b):
+        return {k: merged(a[k], b[k]) if isinstance(a.get(k), dict) and isinstance(b.get(k), dict) else
+                b.get(k, a.get(k)) for k in {*a, *b}}
+
+    cfg = merged(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                 yaml.safe_load((ROOT / "config" / "tegnas_nb201.yaml").read_text()))
+    assert sorted(cfg["search"]["runs"]) == ["fpnas_teg", "teg_evolution", "teg_reinforce", "tenas", "tenas_teg"]
+    for run, spec in cfg["search"]["runs"].items():
+        defaults = get_strategy(spec["strategy"]).defaults
+        assert {k: defaults[k] for k in spec.get("params", {})} == spec.get("params", {}), run
 
 
 def test_search_stage_is_planned_with_a_benchmark(tmp_path, shared_data):

@@ -226,6 +226,24 @@ def search_dataset():
     return config["search"]["dataset"] or truth_dataset()
 
 
+def search_truth_args(wildcards):
+    """The oracle of ``knas search``: the benchmark, or training the found architecture with the
+    truth stage's recipe (``knas.train_config.study_train_config``, the space's network options)."""
+    import dataclasses
+    import json
+
+    from knas.config import space_options
+    from knas.train_config import study_train_config
+
+    t = config["truth"]
+    if t["benchmark"] != "train":
+        return f"--truth-kind {t['benchmark']} --truth {t['path']}"
+    name = config["space"]["name"]
+    recipe = {**dataclasses.asdict(study_train_config(config, "truth")), "space": name,
+              "space_options": {} if name == "nb201" else space_options(config)}
+    return f"--truth-kind train --truth {RESULTS}/search/train --train-found '{json.dumps(recipe, sort_keys=True)}'"
+
+
 TEXT = f"{RESULTS}/text/{config['text']['task']}"
 
 
