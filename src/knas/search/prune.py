@@ -137,41 +137,30 @@ PROTOCOL_DEFAULTS = {k: getattr(SupernetProtocol(), k) for k in
                      ("C", "N", "batch_size", "val_batch_size", "lr_samples", "lr_batches", "init")}
 
 
-def _strategy(ctx: SearchContext, indicators, repeat=3, precision=None, drop_none=False, **protocol):
-    return prune_search(ctx, indicators, repeat, precision, drop_none, SupernetProtocol(**protocol))
+def _register(name: str, paper: str, indicators: Sequence[str], doc: str):
+    """Register a pruning strategy ranking by ``indicators`` (TE-NAS's released defaults)."""
+
+    def strategy(ctx: SearchContext, indicators=tuple(indicators), repeat=3, precision=None, drop_none=False,
+                 **protocol) -> str | None:
+        return prune_search(ctx, indicators, repeat, precision, drop_none, SupernetProtocol(**protocol))
+
+    strategy.__doc__ = doc
+    strategy.__name__ = name
+    return register(name, paper=paper, trains=False, supernet=True, default_repeats=4, indicators=list(indicators),
+                    repeat=3, precision=None, drop_none=False, **PROTOCOL_DEFAULTS)(strategy)
 
 
-@register(
+tenas = _register(
     "tenas",
-    paper="TE-NAS (Chen et al., ICLR 2021), prune_tenas.py / prune_launch.py: NTK cond + linear regions, 3 repeats",
-    trains=False,
-    supernet=True,
-    default_repeats=4,
-    indicators=list(TENAS_INDICATORS),
-    repeat=3,
-    precision=None,
-    drop_none=False,
-    **PROTOCOL_DEFAULTS,
-)
-def tenas(ctx: SearchContext, indicators=TENAS_INDICATORS, **params) -> str | None:
+    "TE-NAS (Chen et al., ICLR 2021), prune_tenas.py / prune_launch.py: NTK cond + linear regions, 3 repeats",
+    TENAS_INDICATORS,
     """TE-NAS pruning: per round, remove on every edge the op whose removal improves the NTK
-    condition number and the number of linear regions most (rank sum); until one op per edge."""
-    return _strategy(ctx, indicators, **params)
-
-
-@register(
-    "tenas_teg",
-    paper="TEG-NAS (Chen et al.), Table 2 'TE-NAS + TEG': TE-NAS pruning with the NTK-MSE indicator added",
-    trains=False,
-    supernet=True,
-    default_repeats=4,
-    indicators=list(TEG_PRUNE_INDICATORS),
-    repeat=3,
-    precision=None,
-    drop_none=False,
-    **PROTOCOL_DEFAULTS,
+    condition number and the number of linear regions most (rank sum); until one op per edge.""",
 )
-def tenas_teg(ctx: SearchContext, indicators=TEG_PRUNE_INDICATORS, **params) -> str | None:
+tenas_teg = _register(
+    "tenas_teg",
+    "TEG-NAS (Chen et al.), Table 2 'TE-NAS + TEG': TE-NAS pruning with the NTK-MSE indicator added",
+    TEG_PRUNE_INDICATORS,
     """TE-NAS + TEG pruning: TE-NAS's rank sum over NTK condition number, linear regions and
-    NTK-regression MSE (trainability, expressivity, generalisation)."""
-    return _strategy(ctx, indicators, **params)
+    NTK-regression MSE (trainability, expressivity, generalisation).""",
+)
