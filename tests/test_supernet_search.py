@@ -7,6 +7,7 @@ the single-path network. The torch parts run on tiny networks and inputs (a few 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -30,10 +31,12 @@ class FakeIndicators:
 
     def __init__(self, q: dict[str, np.ndarray], noise: float = 0.0, seconds: float = 0.25):
         self.q, self.noise, self.seconds = q, noise, seconds
+        self.sleep = 0.0  # real seconds each measurement takes
         self.calls: list[tuple[int, int]] = []
 
     def measure(self, weights, names, seed, proto):
         self.calls.append((len(weights), seed))
+        time.sleep(self.sleep)
         rng = np.random.default_rng(seed)
         out = []
         for w in weights:
@@ -87,6 +90,17 @@ def test_pruning_finds_the_known_optimum_one_op_per_edge_per_round(name):
         assert [n for n, _ in ev.calls] == [10, 10, 10, 7, 7, 7]
         assert res.n_scored == 51 and math.isclose(res.proxy_seconds, 51 * 0.25)
         assert math.isclose(res.search_seconds, res.proxy_seconds + res.wall_seconds)
+
+
+def test_measurement_time_is_charged_once():
+    """The measurements' recorded seconds are the search's indicator time; their real time is
+    not counted again as the strategy's own wall time."""
+    run_strategy("tenas", SPACE3, None, None, seed=0, supernet=fake3(), repeat=1)  # warm-up
+    ev = fake3()
+    ev.sleep = 0.5
+    res = run_strategy("tenas", SPACE3, None, None, seed=0, supernet=ev, repeat=1)
+    assert len(ev.calls) == 2 and res.proxy_seconds == 0.25 * (10 + 7)
+    assert res.wall_seconds < 0.8 and math.isclose(res.search_seconds, res.proxy_seconds + res.wall_seconds)
 
 
 def test_pruning_until_one_op_left_on_nb201_edges():

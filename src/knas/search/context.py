@@ -111,6 +111,7 @@ class SearchContext:
         self.cache = cache
         self.supernet = supernet  # a search.supernet.SupernetIndicators (supernet searches only)
         self.n_supernets = 0  # supernets measured
+        self._measure_seconds = 0.0  # wall time spent measuring them
         self.seed = seed
         self.rng = random.Random(seed)
         self.budget = budget
@@ -138,6 +139,7 @@ class SearchContext:
 
     def wall_seconds(self) -> float:
         computed = (self.cache.compute_seconds if self.cache is not None else 0.0) - self._compute0
+        computed += self._measure_seconds  # supernet measurements: charged as proxy seconds
         return max(0.0, time.perf_counter() - self._t0 - computed)
 
     def _stop(self, limit: str, msg: str):
@@ -221,7 +223,9 @@ class SearchContext:
         b = self.budget
         if b.max_scored is not None and self.n_scored + len(weights) > b.max_scored:
             self._stop("max_scored", f"max_scored={b.max_scored} evaluations already done")
+        t0 = time.perf_counter()
         values, seconds = self.supernet.measure(weights, names, seed, protocol)
+        self._measure_seconds += time.perf_counter() - t0
         self._check_time(seconds)
         self.proxy_seconds += seconds
         self.n_supernets += len(weights)
