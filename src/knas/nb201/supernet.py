@@ -43,7 +43,8 @@ def mask_weights(mask: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"mask must be a 2-D 0/1 matrix (edges, ops), got {tuple(mask.shape)} {mask}")
     count = mask.sum(1, keepdim=True)
     if bool((count == 0).any()):
-        raise ValueError(f"every edge needs at least one surviving op; mask rows {(count == 0).flatten().nonzero().flatten().tolist()} are empty")
+        empty = (count == 0).flatten().nonzero().flatten().tolist()
+        raise ValueError(f"every edge needs at least one surviving op; mask rows {empty} are empty")
     return mask / count
 
 
@@ -100,7 +101,9 @@ class SuperNetwork(nn.Module):
         self.ops = OPS
         self.num_edges = len(EDGES)
         self.use_stem = stem
-        self.stem = nn.Sequential(nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C)) if stem else None
+        self.stem = None
+        if stem:
+            self.stem = nn.Sequential(nn.Conv2d(3, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
         channels = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
         reductions = [False] * N + [True] + [False] * N + [True] + [False] * N
         if depth is not None:

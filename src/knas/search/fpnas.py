@@ -19,8 +19,8 @@ the architecture distribution ``A = softmax(theta)`` per edge (independent edges
 
 The result is the most probable architecture, ``argmax`` of ``theta`` per edge (first on ties).
 No FP-NAS + TEG code was released; the sample-count rounding (``ceil``, at least 1), the entropy
-unit (nats), the stopping window (``patience``) and the reward buffer's window (``buffer_size``, TEG's REINFORCE code: 10) are
-choices the paper leaves open. Sampling uses ``numpy.random.default_rng(seed)``.
+unit (nats), the stopping window (``patience``) and the reward buffer's window (``buffer_size``,
+TEG's REINFORCE code: 10) are choices the paper leaves open. Sampling uses ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def sample_count(lam: float, h: float) -> int:
 
 @register(
     "fpnas_teg",
-    paper="TEG-NAS (Chen et al.), Sec. 5.2.3 'FP-NAS + TEG': lambda 0.25, lr 0.1, T = 100, stop when entropy stops decreasing",
+    paper="TEG-NAS (Chen et al.), Sec. 5.2.3 'FP-NAS + TEG': lambda 0.25, lr 0.1, T = 100, "
+          "stop when the entropy stops decreasing",
     trains=False,
     default_repeats=4,
     lam=0.25,
