@@ -1,18 +1,25 @@
 """Search time of TEG-NAS Table 2's training-free searches on this machine.
 
-Runs each strategy once (seed 0) with real indicators on CIFAR-10 images
-(``../shared/data/cifar10_test_2k.npz``: 1,000 images as the training split, 1,000 as the
-validation split) and a reduced NB201 network: ``--C 8 --N 1`` for the single-path scoring of
-``teg_reinforce`` / ``teg_evolution`` / ``fpnas_teg`` (the study's score stage, 64 + 64 images)
-and for the supernet of ``tenas`` / ``tenas_teg``. Search time is counted as the strategies count
-it (and TEG's Table 2, in GPU seconds): the seconds of the indicator computations, plus the
-strategy's own wall time. Also printed: the evaluations (architectures scored / supernets
-measured) and seconds per evaluation, so a run with fewer steps (``--reduced``) scales to the
-paper's settings.
+On CIFAR-10 images (``../shared/data/cifar10_test_2k.npz``: 1,000 images as the training split,
+1,000 as the validation split) and a reduced NB201 network (``--C 8 --N 1``), this measures what
+one evaluation of each search costs, with the papers' per-evaluation protocol:
 
-    python benchmarks/supernet_search.py --reduced          # minutes on 2 CPU cores
-    python benchmarks/supernet_search.py --device cuda      # the papers' settings on a GPU
-    python benchmarks/supernet_search.py --only tenas tenas_teg --markdown
+* single-path TEG scoring (``teg_reinforce``, ``teg_evolution``, ``fpnas_teg``): ``ntk_cond`` +
+  ``ntk_mse`` + ``linear_regions`` of one architecture, 64 + 64 images (the study's score stage),
+  mean over ``--archs`` random architectures;
+* one supernet measurement of the pruning (``tenas``: NTK condition number on 72 images + linear
+  regions on 3 x 1000 crops; ``tenas_teg``: + NTK-MSE on 64 validation images), at each round's
+  density (5, 4, 3, 2 ops per edge),
+
+and prints each method's search time as the papers count it (seconds of the indicator
+computations; the strategies' own bookkeeping is milliseconds): exact for the pruning
+(``3 x sum over rounds of (candidates + 1)`` supernets = 264), an upper bound for the
+single-path searches (every sampled architecture distinct: REINFORCE 500, evolution 256 + 1000,
+FP-NAS at most 100 steps x 3 samples). ``--run`` instead runs the strategies end to end once
+(seed 0), e.g. on a GPU.
+
+    python benchmarks/supernet_search.py                 # per-evaluation costs, estimates (CPU)
+    python benchmarks/supernet_search.py --device cuda --run --markdown
 """
 from __future__ import annotations
 
@@ -27,14 +34,8 @@ sys.path[:0] = [str(ROOT / "src")]
 SHARED = Path(os.environ.get("KNAS_SHARED", ROOT.parent / "shared"))
 
 METHODS = ("teg_reinforce", "teg_evolution", "fpnas_teg", "tenas", "tenas_teg")
-# --reduced: fewer steps / repeats, the per-evaluation protocol unchanged except as noted
-REDUCED = {
-    "teg_reinforce": {"steps": 20},
-    "teg_evolution": {"population": 10, "sample_size": 5, "steps": 10},
-    "fpnas_teg": {"steps": 5},
-    "tenas": {"repeat": 1},
-    "tenas_teg": {"repeat": 1},
-}
+# evaluations per run: architectures scored at most (single path), supernets measured (pruning)
+MAX_ARCHS = {"teg_reinforce": 500, "teg_evolution": 256 + 1000, "fpnas_teg": 100 * 3}
 
 
 def cifar_data(path: Path):
@@ -52,13 +53,47 @@ def cifar_data(path: Path):
                         "cifar10_test_2k", splits)
 
 
+def per_evaluation(args, data):
+    """Seconds of one single-path TEG scoring and of one supernet measurement per round."""
+    import random
+
+    import numpy as np
+
+    from knas.scoring import ScoringConfig
+    from knas.search import NB201Space, scoring_callback
+    from knas.search.prune import TEG_PRUNE_INDICATORS, TENAS_INDICATORS
+    from knas.search.supernet import SupernetIndicators, SupernetProtocol, mask_weights
+
+    space = NB201Space()
+    compute = scoring_callback(data, ScoringConfig(C=args.C, N=args.N, batch_size=64, device=args.device))
+    rng = random.Random(0)
+    archs = [space.sample(rng) for _ in range(args.archs)]
+    compute(archs[0], ["params"])  # warm-up (imports, the pooling self-check)
+    per_arch = []
+    for a in archs:
+        t0 = time.perf_counter()
+        compute(a, ["ntk_cond", "ntk_mse", "linear_regions"])
+        per_arch.append(time.perf_counter() - t0)
+    ev = SupernetIndicators(space, data, args.device)
+    proto = SupernetProtocol(C=args.C, N=args.N)
+    rounds = {}
+    for names in (TENAS_INDICATORS, TEG_PRUNE_INDICATORS):
+        for ops in (5, 4, 3, 2):  # a supernet of each round: the last `ops` ops on every edge
+            mask = np.zeros((6, 5))
+            mask[:, 5 - ops:] = 1
+            _, sec = ev.measure([mask_weights(mask)], names, 0, proto)
+            rounds[(names, ops)] = sec
+    return archs, per_arch, rounds
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--C", type=int, default=8)
     ap.add_argument("--N", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reduced", action="store_true", help="fewer steps/repeats (see REDUCED)")
+    ap.add_argument("--archs", type=int, default=2, help="architectures timed for the single-path scoring")
+    ap.add_argument("--run", action="store_true", help="run the strategies end to end instead (slow on CPU)")
     ap.add_argument("--only", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
@@ -66,42 +101,50 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    data = cifar_data(SHARED / "data" / "cifar10_test_2k.npz")
+    print(f"device={args.device} threads={args.threads} torch={torch.__version__} C={args.C} N={args.N} "
+          f"load={os.getloadavg()[0]:.1f}")
+    if args.run:
+        return run_all(args, data)
+    from knas.search.prune import TEG_PRUNE_INDICATORS, TENAS_INDICATORS
+
+    archs, per_arch, rounds = per_evaluation(args, data)
+    arch_s = sum(per_arch) / len(per_arch)
+    rows = []
+    for name in args.only:
+        if name in MAX_ARCHS:
+            n = MAX_ARCHS[name]
+            rows.append((name, f"<= {n} architectures", f"{arch_s:.2f} s / architecture", f"<= {n * arch_s:.0f}"))
+        else:
+            names = TENAS_INDICATORS if name == "tenas" else TEG_PRUNE_INDICATORS
+            total = sum(3 * (6 * ops + 1) * rounds[(names, ops)] for ops in (5, 4, 3, 2))
+            per = ", ".join(f"{rounds[(names, ops)]:.2f}" for ops in (5, 4, 3, 2))
+            rows.append((name, "264 supernets", f"{per} s / supernet (5, 4, 3, 2 ops per edge)", f"{total:.0f}"))
+    if args.markdown:
+        print("\n| method | evaluations per run | measured cost | search time (s) |")
+        print("|---|---|---|---:|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        for r in rows:
+            print(f"{r[0]:14s} {r[1]:22s} {r[2]:55s} {r[3]:>8s} s")
+    return 0
+
+
+def run_all(args, data) -> int:
     from knas.scoring import ScoringConfig
     from knas.search import NB201Space, ProxyCache, get_strategy, run_strategy, scoring_callback
     from knas.search.supernet import SupernetIndicators
 
-    data = cifar_data(SHARED / "data" / "cifar10_test_2k.npz")
     space = NB201Space()
     cfg = ScoringConfig(C=args.C, N=args.N, batch_size=64, device=args.device)
     supernet = SupernetIndicators(space, data, args.device)
-    rows = []
     for name in args.only:
-        spec = get_strategy(name)
-        params = dict(REDUCED[name]) if args.reduced else {}
-        if spec.supernet:
-            params.update(C=args.C, N=args.N)
+        params = {"C": args.C, "N": args.N} if get_strategy(name).supernet else {}
         cache = ProxyCache(None, scoring_callback(data, cfg))
-        t0 = time.perf_counter()
         res = run_strategy(name, space, None, cache, seed=0, supernet=supernet, **params)
-        wall = time.perf_counter() - t0
-        n = res.n_scored
-        rows.append((name, spec.label(params), res.search_seconds, res.proxy_seconds, n,
-                     res.proxy_seconds / max(n, 1), wall, res.arch))
-        print(f"[{name}] search {res.search_seconds:.1f} s (indicators {res.proxy_seconds:.1f} s), "
-              f"{n} evaluations, {res.proxy_seconds / max(n, 1):.2f} s each; wall {wall:.1f} s; {res.arch}",
-              file=sys.stderr, flush=True)
-    head = f"device={args.device} threads={args.threads} torch={torch.__version__} C={args.C} N={args.N}" \
-           f" reduced={args.reduced}"
-    print(head)
-    if args.markdown:
-        print("\n| method | run | search s | indicator s | evaluations | s / evaluation | found |")
-        print("|---|---|---:|---:|---:|---:|---|")
-        for r in rows:
-            print(f"| {r[0]} | `{r[1]}` | {r[2]:.1f} | {r[3]:.1f} | {r[4]} | {r[5]:.2f} | `{r[7]}` |")
-    else:
-        for r in rows:
-            print(f"{r[0]:14s} search {r[2]:9.1f} s  indicators {r[3]:9.1f} s  evaluations {r[4]:5d}  "
-                  f"{r[5]:6.2f} s/eval  {r[1]}")
+        print(f"{name:14s} search {res.search_seconds:9.1f} s  indicators {res.proxy_seconds:9.1f} s  "
+              f"evaluations {res.n_scored:5d}  {res.arch}", flush=True)
     return 0
 
 

@@ -218,6 +218,13 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
     assert "Smoke configuration" in report and "KNAS k=2 (mgm)" in report
     for proxy in ("mgm", "naswot", "params"):
         assert (out / "correlation" / "figures" / f"scatter_{proxy}.png").stat().st_size > 1000
+    # TEG-NAS Table 2's searches (config.yaml), the found architectures trained as the truth stage's
+    import pandas as pd
+
+    summary = pd.read_csv(out / "search" / "summary.csv")
+    assert set(summary["strategy"]) == {"teg_reinforce", "teg_evolution", "fpnas_teg", "tenas", "tenas_teg"}
+    assert summary["digits__test_mean"].between(0, 100).all() and (summary["search_seconds"] > 0).all()
+    assert "tenas_teg" in (out / "search" / "summary.md").read_text()
     # a second run has nothing to do
     assert dry() == {}
     # changing select.k reruns only select, the new top-k training and the report
