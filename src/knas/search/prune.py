@@ -35,22 +35,15 @@ import numpy as np
 from .context import SearchContext
 from .registry import check_int, register
 from .supernet import SupernetProtocol, check_indicators, mask_weights
+from .teg import SIGN, _valid
 
 TENAS_INDICATORS = ("ntk_cond", "linear_regions")
 TEG_PRUNE_INDICATORS = ("ntk_cond", "linear_regions", "ntk_mse")
 
 
-def higher_is_better(name: str) -> bool:
-    from knas import proxies
-
-    return proxies.get(name).higher_is_better
-
-
 def bad_value(name: str, v: float) -> bool:
-    """TEG's bad cases: NaN/inf, a condition number <= 0, a negative MSE (its -1)."""
-    if v is None or not math.isfinite(v):
-        return True
-    return (name == "ntk_cond" and v <= 0) or (name == "ntk_mse" and v < 0)
+    """TEG's bad cases (:func:`.teg._valid`): NaN/inf, a condition number <= 0, a negative MSE (its -1)."""
+    return not _valid(name, v)
 
 
 def relative_gains(name: str, origin: float, values: Sequence[float]) -> np.ndarray:
@@ -59,7 +52,7 @@ def relative_gains(name: str, origin: float, values: Sequence[float]) -> np.ndar
     ``sign * (v - origin) / |origin|``, sign +1 if higher values of ``name`` are better; a bad
     candidate value gives -inf. A bad or zero origin leaves nothing to be relative to: the
     gains are then ``sign * v``."""
-    sign = 1.0 if higher_is_better(name) else -1.0
+    sign = float(SIGN[name])
     out = np.empty(len(values))
     base_ok = not bad_value(name, origin) and origin != 0
     for i, v in enumerate(values):

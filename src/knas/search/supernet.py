@@ -39,7 +39,8 @@ from typing import Sequence
 
 import numpy as np
 
-SUPERNET_INDICATORS = ("ntk_cond", "linear_regions", "ntk_mse")
+from .teg import TEG_INDICATORS as SUPERNET_INDICATORS  # the proxy registry's TEG members
+
 SUPERNET_INITS = ("kaiming_normal", "default")
 
 
