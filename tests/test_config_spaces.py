@@ -36,6 +36,10 @@ def test_space_enum_matches_the_registry():
      r"scoring.options.linear_regions.protocol = 'thin'.*set it to 'full'"),
     ({"space": {"name": "nb101"}, "search": {"runs": {"t": {"strategy": "teg_reinforce"}}}},
      r"search.runs.t.strategy = 'teg_reinforce'.*not available for space.name = 'nb101'"),
+    ({"space": {"name": "nats_sss"}, "search": {"runs": {"f": {"strategy": "fpnas_teg"}}}},
+     r"search.runs.f.strategy = 'fpnas_teg'.*not available for space.name = 'nats_sss'"),
+    ({"space": {"name": "nb101"}, "search": {"runs": {"p": {"strategy": "tenas_teg"}}}},
+     r"search.runs.p.strategy = 'tenas_teg': a supernet search, and space.name = 'nb101' has no supernet.*one: nb201"),
 ])
 def test_bad_space_configs(config, match):
     with pytest.raises(ConfigError, match=match):

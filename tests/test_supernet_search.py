@@ -169,6 +169,33 @@ def test_pruning_parameter_errors():
         run_strategy("tenas", SPACE3, None, None, seed=0)
     with pytest.raises(ValueError, match="no supernet"):
         SupernetIndicators(SPACE3, data=None)
+    with pytest.raises(ValueError, match="space 'nb101' has no supernet"):
+        get_space("nb101").build_supernet(num_classes=10)
+
+
+@pytest.mark.parametrize("strategy, params, match", [
+    ("tenas", {"init": "xavier"}, r"tenas.params: parameter init='xavier': allowed: kaiming_normal, default"),
+    ("tenas", {"indicators": ["naswot"]}, r"tenas.params: parameter indicators=\['naswot'\]: distinct names from"),
+    ("tenas", {"drop_none": 1}, r"tenas.params: parameter drop_none=1: must be true or false"),
+    ("tenas", {"precision": -1}, r"tenas.params: parameter precision=-1: must be an integer >= 0"),
+    ("tenas_teg", {"lr_samples": 0}, r"tenas_teg.params: parameter lr_samples=0: must be an integer >= 1"),
+    ("tenas_teg", {"repeats": 3}, r"tenas_teg.params: strategy 'tenas_teg': unknown parameter\(s\) \['repeats'\]"),
+    ("fpnas_teg", {"lam": 0}, r"fpnas_teg.params: parameter lam=0: must be a number > 0"),
+    ("fpnas_teg", {"patience": 0.5}, r"fpnas_teg.params: parameter patience=0.5: must be an integer >= 1"),
+])
+def test_bad_parameters_stop_at_parse_time(strategy, params, match):
+    """The config check runs the registry's check_params (and the pruning's own check)."""
+    from knas.config import ConfigError, check_config
+
+    def config(p):
+        return {"scoring": {"proxies": ["ntk_cond"]}, "select": {"proxy": "ntk_cond"},
+                "search": {"runs": {strategy: {"strategy": strategy, "params": p}}}}
+
+    with pytest.raises(ConfigError, match="config key search.runs." + match):
+        check_config(config(params))
+    ok = {"tenas": {"precision": 0, "drop_none": True, "C": 1}, "tenas_teg": {"lr_samples": 50},
+          "fpnas_teg": {"lam": 3.0}}[strategy]
+    check_config(config(ok))
 
 
 # ---- FP-NAS + TEG -----------------------------------------------------------------------------------

@@ -253,10 +253,21 @@ def check_config(config: dict[str, Any], argv=None) -> None:
             raise ConfigError(f"config key scoring.options.linear_regions.protocol = {lr!r}: TE-NAS's thin network "
                               f"is defined on NB201 cells only; with space.name = {space!r} set it to 'full'")
         for run, spec in (config.get("search", {}).get("runs") or {}).items():
-            if spec.get("strategy") in ("teg_reinforce", "teg_evolution"):
+            if spec.get("strategy") in ("teg_reinforce", "teg_evolution", "fpnas_teg"):
                 raise ConfigError(f"config key search.runs.{run}.strategy = {spec['strategy']!r}: TEG's strategies "
                                   "(one op per edge; linear regions of the NB201 thin network) are defined on NB201 "
                                   f"cells only; not available for space.name = {space!r}")
+    from knas.spaces import get_space
+
+    if not get_space(space).has_supernet:
+        from knas.search import load_all
+
+        reg = load_all()
+        for run, spec in (config.get("search", {}).get("runs") or {}).items():
+            if spec.get("strategy") in reg and reg[spec["strategy"]].supernet:
+                raise ConfigError(f"config key search.runs.{run}.strategy = {spec['strategy']!r}: a supernet search, "
+                                  f"and space.name = {space!r} has no supernet (Space.build_supernet); spaces with "
+                                  "one: " + ", ".join(n for n in space_names() if get_space(n).has_supernet))
     sel = config.get("select", {}).get("proxy", "mgm")
     scored = set(scoring.get("proxies", []))
     comps = P.members(sel) if sel in P.catalog() else (sel,)

@@ -64,6 +64,8 @@ def fpnas_teg(ctx: SearchContext, lam: float = 0.25, lr: float = 0.1, steps: int
     lr = check_float("lr", lr)
     check_int("steps", steps)
     check_int("patience", patience)
+    if not hasattr(ctx.space, "num_edges"):
+        raise ValueError(f"this strategy samples one op per edge; space {ctx.space.name!r} is not an edges x ops cell")
     gen = np.random.default_rng(ctx.seed)
     E, K = ctx.space.num_edges, ctx.space.num_ops
     theta = np.zeros((E, K))

@@ -86,12 +86,25 @@ def prune_choices(candidates: Sequence[tuple[int, int]], gains: dict[str, np.nda
     return [best[e][1] for e in sorted(best)]
 
 
-def prune_search(ctx: SearchContext, indicators: Sequence[str], repeat: int, precision: int | None,
-                 drop_none: bool, proto: SupernetProtocol) -> str | None:
+def check_prune_params(indicators: Sequence[str], repeat: int, precision: int | None, drop_none: bool,
+                       **protocol) -> tuple[tuple[str, ...], SupernetProtocol]:
+    """The pruning strategies' parameters checked (the registry's ``check``, also at run time):
+    the indicator names and the :class:`SupernetProtocol` they give."""
     names = check_indicators(indicators)
     check_int("repeat", repeat)
     if precision is not None:
         check_int("precision", precision, minimum=0)
+    if not isinstance(drop_none, bool):
+        raise ValueError(f"parameter drop_none={drop_none!r}: must be true or false")
+    return names, SupernetProtocol(**protocol)
+
+
+def prune_search(ctx: SearchContext, indicators: Sequence[str], repeat: int, precision: int | None,
+                 drop_none: bool, proto: SupernetProtocol) -> str | None:
+    names = check_indicators(indicators)
+    if not hasattr(ctx.space, "num_edges"):
+        raise ValueError(f"this strategy prunes the ops of every edge; space {ctx.space.name!r} is not an "
+                         "edges x ops cell")
     E, K = ctx.space.num_edges, ctx.space.num_ops
     mask = np.ones((E, K), dtype=bool)
     if drop_none:
@@ -135,12 +148,14 @@ def _register(name: str, paper: str, indicators: Sequence[str], doc: str):
 
     def strategy(ctx: SearchContext, indicators=tuple(indicators), repeat=3, precision=None, drop_none=False,
                  **protocol) -> str | None:
-        return prune_search(ctx, indicators, repeat, precision, drop_none, SupernetProtocol(**protocol))
+        names, proto = check_prune_params(indicators, repeat, precision, drop_none, **protocol)
+        return prune_search(ctx, names, repeat, precision, drop_none, proto)
 
     strategy.__doc__ = doc
     strategy.__name__ = name
-    return register(name, paper=paper, trains=False, supernet=True, default_repeats=4, indicators=list(indicators),
-                    repeat=3, precision=None, drop_none=False, **PROTOCOL_DEFAULTS)(strategy)
+    return register(name, paper=paper, trains=False, supernet=True, default_repeats=4, minimums={"precision": 0},
+                    check=check_prune_params, indicators=list(indicators), repeat=3, precision=None, drop_none=False,
+                    **PROTOCOL_DEFAULTS)(strategy)
 
 
 tenas = _register(

@@ -32,6 +32,7 @@ class StrategySpec:
     choices: dict = field(default_factory=dict)  # string parameter -> its allowed values
     title: str | None = None  # the paper's row label, a format string over the parameters: "NASWOT (N={n})"
     supernet: bool = False  # measures supernets (SearchContext.supernet_measure)
+    check: Callable | None = None  # strategy-specific check of the merged parameters (raises ValueError)
 
     def check_params(self, params) -> tuple[dict, dict]:
         """:meth:`resolve` plus the values' types and ranges, without running anything: integer
@@ -39,9 +40,10 @@ class StrategySpec:
         registered otherwise), None only where that is the default; float parameters finite numbers
         > 0 (>= a registered minimum); ``epochs`` a fidelity the benchmark records; string
         parameters (``proxy``: a column of the score cache) non-empty strings, one of the registered
-        ``choices`` where the strategy has them (e.g. ``optimizer: sgd|adam``); budget keys what
-        :class:`~knas.search.context.Budget` accepts. The search job and the config check
-        (``knas.config.check_config``) both call it."""
+        ``choices`` where the strategy has them (e.g. ``optimizer: sgd|adam``); boolean parameters
+        true or false; budget keys what :class:`~knas.search.context.Budget` accepts; then the
+        strategy's own :attr:`check` (e.g. the supernet searches' indicators and protocol). The
+        search job and the config check (``knas.config.check_config``) both call it."""
         from .context import Budget
         from .oracle import check_epochs
 
@@ -59,6 +61,9 @@ class StrategySpec:
             elif isinstance(default, str):
                 if not isinstance(value, str) or not value:
                     raise ValueError(f"parameter {key}={value!r}: must be a non-empty string")
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"parameter {key}={value!r}: must be true or false")
             elif isinstance(default, float):
                 check_float(key, value, 0.0 if minimum is None else minimum, strict=minimum is None)
                 if not math.isfinite(value):
@@ -66,6 +71,8 @@ class StrategySpec:
             elif default is None or isinstance(default, int):
                 if not (value is None and default is None):
                     check_int(key, value, 1 if minimum is None else minimum)
+        if self.check is not None:
+            self.check(**merged)
         return merged, budget
 
     def resolve(self, params: dict) -> tuple[dict, dict]:
@@ -106,12 +113,13 @@ STRATEGIES: dict[str, StrategySpec] = {}
 
 def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFAULT_REPEATS,
              minimums: dict | None = None, choices: dict | None = None, title: str | None = None,
-             supernet: bool = False, **defaults) -> Callable:
+             supernet: bool = False, check: Callable | None = None, **defaults) -> Callable:
     """Decorator registering ``fn(ctx, **params)`` as strategy ``name`` with ``defaults``
     (``minimums``: smallest allowed values where not 1; ``choices``: allowed values of string
     parameters, see :meth:`StrategySpec.check_params`; ``title``: the paper's row label, see
     :meth:`StrategySpec.paper_label`; ``supernet``: the strategy measures supernets,
-    :meth:`SearchContext.supernet_measure`)."""
+    :meth:`SearchContext.supernet_measure`; ``check(**params)``: its own parameter check, called
+    by ``check_params``)."""
 
     def deco(fn):
         if name in STRATEGIES:
@@ -121,7 +129,7 @@ def register(name: str, *, paper: str, trains: bool, default_repeats: int = DEFA
             if defaults.get(key) not in allowed:
                 raise ValueError(f"strategy {name!r}: default {key}={defaults.get(key)!r} not in its choices {allowed}")
         STRATEGIES[name] = StrategySpec(name, fn, paper, doc[0] if doc else "", trains, dict(defaults), default_repeats,
-                                        dict(minimums or {}), dict(choices or {}), title, supernet)
+                                        dict(minimums or {}), dict(choices or {}), title, supernet, check)
         return fn
 
     return deco
