@@ -278,7 +278,7 @@ def test_supernet_mixture_and_errors():
     # a pruned op does not run: its parameters get no gradient
     mask = torch.ones(6, 5)
     mask[:, 3] = 0
-    sn.set_mask(mask)
+    sn.set_weights(mask_weights(mask.numpy()))
     sn(x).sum().backward()
     assert all(sn.cells[0].edges[e][3].op[1].weight.grad is None for e in range(6))
     assert sn.cells[0].edges[0][2].op[1].weight.grad is not None
@@ -292,6 +292,10 @@ def test_supernet_mixture_and_errors():
     codes = relu_patterns(thin.train(), torch.randn(50, 1, 3, 3))
     assert codes.dtype == torch.bool and codes.shape[0] == 50
     assert np.allclose(mask_weights(np.array([[1, 0, 1], [0, 1, 0]])), [[0.5, 0, 0.5], [0, 1, 0]])
+    with pytest.raises(ValueError, match=r"rows \[1\] are empty"):
+        mask_weights(np.array([[1, 0], [0, 0]]))
+    with pytest.raises(ValueError, match="0/1 matrix"):
+        mask_weights(np.array([[0.5, 1]]))
 
 
 def test_supernet_indicators_on_a_tiny_nb201_supernet():

@@ -8,9 +8,9 @@ whose weight is positive (ops with weight 0 are not run, as TE-NAS skips ``w <= 
 cells share one ``(6, 5)`` weight matrix (NB201 has one cell type).
 
 Weights: :meth:`SuperNetwork.set_weights` takes any ``(6, 5)`` matrix (e.g. ``softmax(theta)``
-of architecture parameters); :func:`mask_weights` turns a 0/1 mask of surviving ops into the
-weights TE-NAS uses, ``softmax`` of alphas that are 0 for survivors and -1000 for pruned ops,
-i.e. ``1 / #survivors`` on each survivor (exactly 1.0 for a single path).
+of architecture parameters, or TE-NAS's weights of a 0/1 mask of surviving ops,
+:func:`knas.search.supernet.mask_weights`; a single path's are its :func:`one_hot` mask). The
+network starts with the full supernet's weights, ``1/5`` on every op.
 
 Parameter names follow xautodl's search network where they can and knas's TinyNetwork for the
 shared skeleton (``stem``, ``cells.<i>`` for reduction blocks, ``lastact``, ``classifier``);
@@ -30,22 +30,6 @@ import torch.nn as nn
 
 from .model import ResNetBasicblock, make_op
 from .space import EDGES, NUM_NODES, OPS, parse, validate
-
-
-def mask_weights(mask: torch.Tensor) -> torch.Tensor:
-    """TE-NAS weights of a 0/1 ``(edges, ops)`` mask: ``1 / #survivors`` on survivors, 0 elsewhere.
-
-    Equals ``softmax`` of alphas 0 (survivor) / -1000 (pruned) in float32. Every edge needs at
-    least one survivor.
-    """
-    mask = torch.as_tensor(mask, dtype=torch.float32)
-    if mask.dim() != 2 or not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"mask must be a 2-D 0/1 matrix (edges, ops), got {tuple(mask.shape)} {mask}")
-    count = mask.sum(1, keepdim=True)
-    if bool((count == 0).any()):
-        empty = (count == 0).flatten().nonzero().flatten().tolist()
-        raise ValueError(f"every edge needs at least one surviving op; mask rows {empty} are empty")
-    return mask / count
 
 
 def one_hot(arch: str) -> torch.Tensor:
@@ -117,7 +101,7 @@ class SuperNetwork(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
-        self.register_buffer("arch_weights", mask_weights(torch.ones(len(EDGES), len(OPS))), persistent=False)
+        self.register_buffer("arch_weights", torch.full((len(EDGES), len(OPS)), 1.0 / len(OPS)), persistent=False)
 
     def set_weights(self, weights: torch.Tensor) -> "SuperNetwork":
         """Set the ``(6, 5)`` mixture weights (non-negative, at least one positive per edge)."""
@@ -128,10 +112,6 @@ class SuperNetwork(nn.Module):
             raise ValueError("weights must be finite, >= 0, with at least one positive weight per edge")
         self.arch_weights = w.to(self.arch_weights.device)
         return self
-
-    def set_mask(self, mask: torch.Tensor) -> "SuperNetwork":
-        """Weights of a 0/1 mask of surviving ops (:func:`mask_weights`)."""
-        return self.set_weights(mask_weights(mask))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x) if self.stem is not None else x
@@ -169,4 +149,4 @@ def load_single_path(supernet: SuperNetwork, net: nn.Module, arch: str | None = 
             raise ValueError(f"single-path tensor {name!r} has no counterpart {target!r} in the supernet "
                              f"(same C, N and num_classes needed)")
         own[target].copy_(value)
-    return supernet.set_mask(one_hot(arch))
+    return supernet.set_weights(one_hot(arch))

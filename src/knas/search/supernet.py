@@ -77,9 +77,16 @@ def check_indicators(names: Sequence[str]) -> tuple[str, ...]:
 
 def mask_weights(mask: np.ndarray) -> np.ndarray:
     """TE-NAS mixture weights of a 0/1 ``(edges, ops)`` mask: ``1 / #survivors`` on each
-    surviving op (``softmax`` of alphas 0 / -1000, exactly 1.0 for a single path)."""
+    surviving op, 0 elsewhere (``softmax`` of alphas 0 / -1000 in float32, exactly 1.0 for a
+    single path). Every edge needs at least one survivor."""
     m = np.asarray(mask, dtype=np.float64)
-    return (m / m.sum(1, keepdims=True)).astype(np.float32)
+    if m.ndim != 2 or not np.isin(m, (0, 1)).all():
+        raise ValueError(f"mask must be a 2-D 0/1 matrix (edges, ops), got shape {m.shape}: {m.tolist()}")
+    count = m.sum(1, keepdims=True)
+    if (count == 0).any():
+        raise ValueError(f"every edge needs at least one surviving op; mask rows {np.flatnonzero(count == 0).tolist()} "
+                         "are empty")
+    return (m / count).astype(np.float32)
 
 
 def relu_patterns(model, x):
