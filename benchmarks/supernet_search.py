@@ -62,11 +62,11 @@ def per_evaluation(args, data):
     import numpy as np
 
     from knas.scoring import ScoringConfig
-    from knas.search import NB201Space, scoring_callback
+    from knas.search import get_space, scoring_callback
     from knas.search.prune import TEG_PRUNE_INDICATORS, TENAS_INDICATORS
     from knas.search.supernet import SupernetIndicators, SupernetProtocol, mask_weights
 
-    space = NB201Space()
+    space = get_space("nb201")
     compute = scoring_callback(data, ScoringConfig(C=args.C, N=args.N, batch_size=64, device=args.device))
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(args.archs)]
@@ -142,10 +142,10 @@ def main(argv=None) -> int:
 
 def run_all(args, data) -> int:
     from knas.scoring import ScoringConfig
-    from knas.search import NB201Space, ProxyCache, get_strategy, run_strategy, scoring_callback
+    from knas.search import ProxyCache, get_space, get_strategy, run_strategy, scoring_callback
     from knas.search.supernet import SupernetIndicators
 
-    space = NB201Space()
+    space = get_space("nb201")
     cfg = ScoringConfig(C=args.C, N=args.N, batch_size=64, device=args.device)
     supernet = SupernetIndicators(space, data, args.device)
     for name in args.only:
