@@ -76,7 +76,8 @@ def per_evaluation(args, data):
         t0, c0 = time.perf_counter(), time.process_time()
         compute(a, ["ntk_cond", "ntk_mse", "linear_regions"])
         per_arch.append((time.perf_counter() - t0, time.process_time() - c0))
-        print(f"single path {a}: {per_arch[-1][0]:.1f} s wall, {per_arch[-1][1]:.1f} s CPU", file=sys.stderr, flush=True)
+        print(f"single path {a}: {per_arch[-1][0]:.1f} s wall, {per_arch[-1][1]:.1f} s CPU", file=sys.stderr,
+              flush=True)
     ev = SupernetIndicators(space, data, args.device)
     proto = SupernetProtocol(C=args.C, N=args.N)
     rounds = {}

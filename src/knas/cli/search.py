@@ -140,8 +140,8 @@ def add_cli(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--score-cache", default=None, help="table of on-demand scores, read first and rewritten "
                    "at the end, so reruns with new seeds score nothing again")
     p.add_argument("--train-found", default=None, metavar="JSON",
-                   help="no benchmark: train each found architecture (knas.train.TrainConfig fields as JSON) into "
-                        "the --truth folder and report its accuracies (strategies that train nothing)")
+                   help="no benchmark: train each found architecture (knas.train_config.TrainConfig fields as "
+                        "JSON) into the --truth folder and report its accuracies (strategies that train nothing)")
     p.add_argument("--out", required=True, help="runs table (.parquet or .csv)")
     p.set_defaults(func=cmd_search)
 
