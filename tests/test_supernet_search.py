@@ -338,3 +338,37 @@ def test_supernet_indicators_on_a_tiny_nb201_supernet():
     x, y = sample_batch(data, "train", 6, 3)
     ref = P.compute("ntk_cond", net, P.ProxyBatch(x, y, 4), batches=1).value
     assert v_single["ntk_cond"] == pytest.approx(ref, rel=1e-4)
+
+
+# ---- found architectures trained when there is no benchmark -------------------------------------------
+
+def test_training_oracle_trains_a_found_architecture_once(tmp_path, monkeypatch):
+    """``truth.benchmark: train``: the found architecture is trained with the given TrainConfig
+    fields into <out>/<index>/, and read back (not retrained) by the next run."""
+    import json
+
+    import knas.train
+    from knas.data import prepare
+    from knas.search.train_oracle import training_oracle
+
+    data = prepare("digits", None, tmp_path / "digits.npz", seed=0)
+    space = get_space("nb201")
+    recipe = json.dumps({"epochs": 1, "batch_size": 256, "C": 1, "N": 1, "device": "cpu", "seed": 0})
+    arch = space.arch_of(123)
+    oracle = training_oracle(space, str(data), str(tmp_path / "train"), recipe, "digits")
+    rec = oracle.fidelity(arch)
+    assert 0 <= rec["test_acc"] <= 100 and 0 <= rec["valid_acc"] <= 100
+    assert (tmp_path / "train" / "123" / "history.json").exists()
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(knas.train, "train_architecture", no_training)
+    again = training_oracle(space, str(data), str(tmp_path / "train"), recipe, "digits")
+    assert again.fidelity(arch) == rec
+    with pytest.raises(ValueError, match="expected a JSON object of knas.train_config.TrainConfig"):
+        training_oracle(space, str(data), str(tmp_path), '{"epochs": 0}', "digits")
+    with pytest.raises(ValueError, match="needs the prepared dataset"):
+        training_oracle(space, None, str(tmp_path), recipe, "digits")
+    with pytest.raises(ValueError, match="trains space 'nb201' networks, but the search is on 'nb101'"):
+        training_oracle(get_space("nb101"), str(data), str(tmp_path), recipe, "digits")
