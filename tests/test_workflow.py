@@ -199,8 +199,12 @@ def test_smoke_study_runs_end_to_end_and_caches(tmp_path):
         pytest.skip("knas is installed in this interpreter; the src/ mechanism would not be isolated")
     work = tmp_path / "w"
     work.mkdir()
-    cfg = ROOT / "tests" / "workflow" / "config.yaml"
-    base = yaml.safe_load(cfg.read_text())
+    # the tiny study with the default study's smoke searches (TEG-NAS Table 2's five, config.yaml),
+    # which a study given with --configfile runs only when it names them
+    base = {**yaml.safe_load((ROOT / "tests" / "workflow" / "config.yaml").read_text()),
+            "search": yaml.safe_load((ROOT / "config.yaml").read_text())["search"]}
+    cfg = tmp_path / "smoke.yaml"
+    cfg.write_text(yaml.safe_dump(base))
 
     def dry(overrides=None, *extra):
         c = tmp_path / "c.yaml"
@@ -367,7 +371,7 @@ def test_base_schema_reads_only_the_file(tmp_path):
 
 def test_tegnas_config_plans_without_the_benchmark_file(tmp_path):
     """TEG-NAS Table 2's five training-free searches, four seeds each, plan on a bare machine."""
-    res = snakemake("-n", "--cores", "4", "--configfile", str(ROOT / "config" / "tegnas_nb201.yaml"),
+    res = snakemake("-n", "-p", "--cores", "4", "--configfile", str(ROOT / "config" / "tegnas_nb201.yaml"),
                     "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     counts = job_counts(res.stdout)
@@ -377,18 +381,15 @@ def test_tegnas_config_plans_without_the_benchmark_file(tmp_path):
     assert "WARNING (dry run only" in res.stderr
     for run in ("teg_reinforce", "teg_evolution", "tenas", "tenas_teg", "fpnas_teg"):
         assert f"search/{run}.parquet" in res.stdout
-    # the smoke study's reduced search parameters do not leak into the paper runs (Snakemake
-    # merges --configfile into config.yaml key by key)
+    # the paper's settings: the smoke study's reduced runs of the same names (config.yaml) are not
+    # merged in, and the config spells the strategies' paper defaults
+    tenas = next(ln for ln in res.stdout.splitlines() if "knas search --strategy tenas " in ln)
+    assert "--param 'C=3'" in tenas and "--param 'lr_samples=1000'" in tenas and "drop_none=false" in tenas, tenas
     from knas.search import get_strategy
 
-    def merged(a, b):
-        return {k: merged(a[k], b[k]) if isinstance(a.get(k), dict) and isinstance(b.get(k), dict) else
-                b.get(k, a.get(k)) for k in {*a, *b}}
-
-    cfg = merged(yaml.safe_load((ROOT / "config.yaml").read_text()),
-                 yaml.safe_load((ROOT / "config" / "tegnas_nb201.yaml").read_text()))
-    assert sorted(cfg["search"]["runs"]) == ["fpnas_teg", "teg_evolution", "teg_reinforce", "tenas", "tenas_teg"]
-    for run, spec in cfg["search"]["runs"].items():
+    runs = yaml.safe_load((ROOT / "config" / "tegnas_nb201.yaml").read_text())["search"]["runs"]
+    assert sorted(runs) == ["fpnas_teg", "teg_evolution", "teg_reinforce", "tenas", "tenas_teg"]
+    for run, spec in runs.items():
         defaults = get_strategy(spec["strategy"]).defaults
         assert {k: defaults[k] for k in spec.get("params", {})} == spec.get("params", {}), run
 
@@ -407,6 +408,7 @@ def test_search_stage_is_planned_with_a_benchmark(tmp_path, shared_data):
     res = snakemake("-n", "-p", "--cores", "2", "--configfile", str(cfg), "--directory", str(tmp_path))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = job_counts(res.stdout)
+    # only this study's runs: config.yaml's smoke searches are not merged in
     assert counts["search"] == 2 and counts["search_summary"] == 1 and "truth" in counts, counts
     # on-demand scoring in the search jobs gets the study's scoring settings (scoring_args)
     search_cmds = [ln for ln in res.stdout.splitlines() if "knas search " in ln]
