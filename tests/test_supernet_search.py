@@ -69,6 +69,11 @@ def test_registry_entries():
     fp = get_strategy("fpnas_teg")
     assert not fp.supernet and not fp.trains
     assert {k: fp.defaults[k] for k in ("lam", "lr", "steps")} == {"lam": 0.25, "lr": 0.1, "steps": 100}
+    assert fp.defaults["buffer_size"] is None  # REINFORCE's reward, Eqs. 16-18 (range over all steps)
+    # TEG-NAS Table 2's row labels
+    assert [get_strategy(n).paper_label({}) for n in ("tenas", "tenas_teg", "fpnas_teg")] == [
+        "TE-NAS", "TE-NAS + TEG", "FP-NAS + TEG"]
+    assert get_strategy("tenas").paper_label({"C": 1, "repeat": 1}) == "TE-NAS [C=1, repeat=1]"
 
 
 # ---- TE-NAS pruning ---------------------------------------------------------------------------------
@@ -174,7 +179,7 @@ def test_pruning_parameter_errors():
 
 
 @pytest.mark.parametrize("strategy, params, match", [
-    ("tenas", {"init": "xavier"}, r"tenas.params: parameter init='xavier': allowed: kaiming_normal, default"),
+    ("tenas", {"init": "xavier"}, r"tenas.params: parameter init='xavier': allowed: default, kaiming_normal"),
     ("tenas", {"indicators": ["naswot"]}, r"tenas.params: parameter indicators=\['naswot'\]: distinct names from"),
     ("tenas", {"drop_none": 1}, r"tenas.params: parameter drop_none=1: must be true or false"),
     ("tenas", {"precision": -1}, r"tenas.params: parameter precision=-1: must be an integer >= 0"),
@@ -324,7 +329,7 @@ def test_supernet_indicators_on_a_tiny_nb201_supernet():
     arch = nb201.to_str(["nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "none"])
     (v_single,), _ = ev.measure([mask_weights(one_hot(arch).numpy())], ["ntk_cond"], 3, proto)
     torch.manual_seed(3)
-    sn = get_space("nb201").build_supernet(num_classes=4, init="kaiming_normal", C=2, N=1)
+    sn = P.initialise(get_space("nb201").build_supernet(num_classes=4, C=2, N=1), "kaiming_normal")
     net = nb201.build_network(arch, C=2, N=1, num_classes=4)
     own = sn.state_dict()
     for k in net.state_dict():  # the single path's tensors are the supernet's chosen ops

@@ -8,8 +8,9 @@ the architecture distribution ``A = softmax(theta)`` per edge (independent edges
    the architecture distribution, in nats: the sum of the edges' entropies; ``lambda`` = 0.25;
    NB201 starts at ``6 ln 5 = 9.66`` nats, 3 samples);
 2. score each with the three TEG indicators (the score cache, as ``teg_reinforce``) and give it
-   the TEG reward of REINFORCE (Eq. 16: the sum of the indicators' changes over the previous
-   sampled architecture, normalised by their range so far; :class:`~.teg.TegBuffer`);
+   the TEG reward of REINFORCE (Eqs. 16-18: the sum of the indicators' changes over the previous
+   sampled architecture, normalised by their range over all sampled so far; :class:`~.teg.TegBuffer`,
+   as ``teg_reinforce``'s default; ``buffer_size=L``: the released REINFORCE code's last-``L`` window);
 3. one SGD step (``lr`` 0.1) on Eq. 20, ``f = -sum_i log P(a_i | A) * softmax(r)_i``, whose
    gradient per edge is ``-sum_i softmax(r)_i (onehot(a_i) - A)``;
 4. stop when the entropy stops decreasing: ``patience`` steps in a row without a new lowest
@@ -19,8 +20,8 @@ the architecture distribution ``A = softmax(theta)`` per edge (independent edges
 
 The result is the most probable architecture, ``argmax`` of ``theta`` per edge (first on ties).
 No FP-NAS + TEG code was released; the sample-count rounding (``ceil``, at least 1), the entropy
-unit (nats), the stopping window (``patience``) and the reward buffer's window (``buffer_size``,
-TEG's REINFORCE code: 10) are choices the paper leaves open. Sampling uses ``numpy.random.default_rng(seed)``.
+unit (nats) and the stopping window (``patience``) are choices the paper leaves open; the reward is
+REINFORCE's, "calculated in the same way". Sampling uses ``numpy.random.default_rng(seed)``.
 """
 from __future__ import annotations
 
@@ -50,14 +51,16 @@ def sample_count(lam: float, h: float) -> int:
           "stop when the entropy stops decreasing",
     trains=False,
     default_repeats=4,
+    title="FP-NAS + TEG",
     lam=0.25,
     lr=0.1,
     steps=100,
     patience=10,
-    buffer_size=10,
+    buffer_size=None,
+    minimums={"buffer_size": 2},
 )
 def fpnas_teg(ctx: SearchContext, lam: float = 0.25, lr: float = 0.1, steps: int = 100, patience: int = 10,
-              buffer_size: int = 10) -> str | None:
+              buffer_size: int | None = None) -> str | None:
     """FP-NAS + TEG: a per-edge distribution updated by SGD on the softmax-weighted
     log-likelihood of ``lambda * H`` sampled architectures (TEG rewards); its argmax."""
     lam = check_float("lam", lam)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .context import SearchContext
 from .registry import check_int, register
-from .supernet import SupernetProtocol, check_indicators, mask_weights
+from .supernet import SUPERNET_INITS, SupernetProtocol, check_indicators, mask_weights
 from .teg import SIGN, _valid
 
 TENAS_INDICATORS = ("ntk_cond", "linear_regions")
@@ -143,7 +143,7 @@ PROTOCOL_DEFAULTS = {k: getattr(SupernetProtocol(), k) for k in
                      ("C", "N", "batch_size", "val_batch_size", "lr_samples", "lr_batches", "init")}
 
 
-def _register(name: str, paper: str, indicators: Sequence[str], doc: str):
+def _register(name: str, paper: str, title: str, indicators: Sequence[str], doc: str):
     """Register a pruning strategy ranking by ``indicators`` (TE-NAS's released defaults)."""
 
     def strategy(ctx: SearchContext, indicators=tuple(indicators), repeat=3, precision=None, drop_none=False,
@@ -153,14 +153,15 @@ def _register(name: str, paper: str, indicators: Sequence[str], doc: str):
 
     strategy.__doc__ = doc
     strategy.__name__ = name
-    return register(name, paper=paper, trains=False, supernet=True, default_repeats=4, minimums={"precision": 0},
-                    check=check_prune_params, indicators=list(indicators), repeat=3, precision=None, drop_none=False,
+    return register(name, paper=paper, trains=False, supernet=True, default_repeats=4, title=title,
+                    minimums={"precision": 0}, choices={"init": SUPERNET_INITS}, check=check_prune_params, indicators=list(indicators), repeat=3, precision=None, drop_none=False,
                     **PROTOCOL_DEFAULTS)(strategy)
 
 
 tenas = _register(
     "tenas",
     "TE-NAS (Chen et al., ICLR 2021), prune_tenas.py / prune_launch.py: NTK cond + linear regions, 3 repeats",
+    "TE-NAS",
     TENAS_INDICATORS,
     """TE-NAS pruning: per round, remove on every edge the op whose removal improves the NTK
     condition number and the number of linear regions most (rank sum); until one op per edge.""",
@@ -168,6 +169,7 @@ tenas = _register(
 tenas_teg = _register(
     "tenas_teg",
     "TEG-NAS (Chen et al.), Table 2 'TE-NAS + TEG': TE-NAS pruning with the NTK-MSE indicator added",
+    "TE-NAS + TEG",
     TEG_PRUNE_INDICATORS,
     """TE-NAS + TEG pruning: TE-NAS's rank sum over NTK condition number, linear regions and
     NTK-regression MSE (trainability, expressivity, generalisation).""",

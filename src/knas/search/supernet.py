@@ -17,13 +17,14 @@ two builders.
 
 Per repeat (seed ``s``, drawn by the strategy from its run seed):
 
-* the weights: both networks built by the space after ``torch.manual_seed(s)``, each
-  re-initialised with ``init`` (``kaiming_normal``: TE-NAS/TEG Eq. 4, conv/linear weights N(0, 2/fan_in), BN 1/0;
-  ``default``: PyTorch's default init, which is what the released code ends up with, its
-  re-init call being a no-op, see ``../shared/SPEC-proxies.md`` 3c);
+* the weights: both networks built by the space after ``torch.manual_seed(s)``, each then
+  initialised with ``init`` by :func:`knas.proxies.initialise` (as the score stage's networks,
+  ``scoring.init``): ``kaiming_normal``, TE-NAS/TEG Eq. 4, conv/linear weights N(0, 2/fan_in), BN
+  1/0; ``default``, PyTorch's default init, which is what the released code ends up with, its
+  re-init call being a no-op (``../shared/SPEC-proxies.md`` 3c);
 * ``ntk_cond``: the batch-graph NTK condition number of the supernet on ``batch_size`` images
   of the ``split`` split drawn with seed ``s`` (TE-NAS: 72 training images, a new batch per
-  repeat); ``ntk_mse`` the TEG NTK-regression MSE with a second batch of ``val_batch_size``
+  repeat; one batch per repeat, ``batches=1``: the strategy's repeats are the averaging); ``ntk_mse`` the TEG NTK-regression MSE with a second batch of ``val_batch_size``
   images of ``val_split`` (seed ``s + 1``); both exactly the ``ntk_cond`` / ``ntk_mse`` proxies,
   sharing one Jacobian per supernet;
 * ``linear_regions``: distinct ReLU activation patterns of the thin supernet (every ``nn.ReLU``
@@ -41,7 +42,7 @@ import numpy as np
 
 from .teg import TEG_INDICATORS as SUPERNET_INDICATORS  # the proxy registry's TEG members
 
-SUPERNET_INITS = ("kaiming_normal", "default")
+from knas.proxies.registry import INITS as SUPERNET_INITS  # torch-free: the inits of knas.proxies.initialise
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,10 @@ class SupernetIndicators:
         nc = self.data.num_classes
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            net = (self.space.build_supernet(nc, proto.init, C=proto.C, N=proto.N) if ntk_names else None)
-            thin = self.space.build_thin_supernet(nc, proto.init) if "linear_regions" in names else None
+            net = (P.initialise(self.space.build_supernet(nc, C=proto.C, N=proto.N), proto.init) if ntk_names
+                   else None)
+            thin = (P.initialise(self.space.build_thin_supernet(nc), proto.init) if "linear_regions" in names
+                    else None)
         x, y, xv, yv = self._batches(proto, int(seed), "ntk_mse" in names)
         batch = P.ProxyBatch(x, y, nc, xv, yv)
         crops = sample_crops(x, proto.lr_samples, proto.lr_batches, int(seed)) if thin is not None else []

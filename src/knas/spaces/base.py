@@ -239,16 +239,16 @@ class Space(abc.ABC):
         return ValueError(f"space {self.name!r} has no supernet; the supernet searches (tenas, tenas_teg) need "
                           f"one (Space.build_supernet / build_thin_supernet)")
 
-    def build_supernet(self, num_classes: int = 10, init: str = "default", **options: int):
+    def build_supernet(self, num_classes: int = 10, **options: int):
         """The space's supernet: a ``torch.nn.Module`` on the CPU holding every candidate operation,
         mapping images to logits ``(B, num_classes)``, whose mixture is set with
         ``set_weights(matrix)`` (an ``(num_edges, num_ops)`` matrix for a cell of edges x ops; a weight
         0 means the op does not run). ``options``: the width/depth options (:attr:`network_options`)
-        of the supernet; ``init``: ``default`` (PyTorch's initialisation, drawn from torch's global RNG)
-        or a re-initialisation scheme of :func:`knas.nb201.init_network`."""
+        of the supernet. PyTorch's default initialisation, drawn from torch's global RNG (the caller
+        seeds it and re-initialises with :func:`knas.proxies.initialise`, as for scored networks)."""
         raise self._no_supernet()
 
-    def build_thin_supernet(self, num_classes: int = 10, init: str = "default"):
+    def build_thin_supernet(self, num_classes: int = 10):
         """TE-NAS's linear-region network of the supernet (the NB201 / DARTS cell on one channel, no
         stem: it takes ``(B, 1, 3, 3)`` crops), with the same ``set_weights`` as :meth:`build_supernet`."""
         raise self._no_supernet()

@@ -95,25 +95,18 @@ class NB201Space(Space):
 
     has_supernet = True
 
-    @staticmethod
-    def _init(net, init: str):
-        from knas.nb201.model import init_network
-
-        return net if init == "default" else init_network(net, init)
-
-    def build_supernet(self, num_classes=10, init="default", **options):
+    def build_supernet(self, num_classes=10, **options):
         """The NB201 supernet (stem, 3 stages of ``N`` cells of width ``C``, every edge all five ops)."""
         from knas.nb201.supernet import SuperNetwork
 
         opts = self.options(**options)
-        return self._init(SuperNetwork(opts["C"], opts["N"], check_positive_int("num_classes", num_classes)), init)
+        return SuperNetwork(opts["C"], opts["N"], check_positive_int("num_classes", num_classes))
 
-    def build_thin_supernet(self, num_classes=10, init="default"):
+    def build_thin_supernet(self, num_classes=10):
         """TE-NAS's thin linear-region supernet: one cell on one channel, no stem."""
         from knas.nb201.supernet import SuperNetwork
 
-        return self._init(SuperNetwork(1, 1, check_positive_int("num_classes", num_classes), stem=False, depth=1),
-                          init)
+        return SuperNetwork(1, 1, check_positive_int("num_classes", num_classes), stem=False, depth=1)
 
 
 SPACE_CLASS = NB201Space
