@@ -232,9 +232,10 @@ def plot_search(summary, path, dataset: str | None = None, split: str = "test") 
     ax.set_xlabel("search time (s, simulated + wall)")
     ax.set_ylabel(f"{dataset} {split} accuracy (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    # below the axes: long method labels (changed parameters in brackets) would hide points inside
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
     fig.tight_layout()
     suffix = str(path).rsplit(".", 1)[-1] if "." in str(path) else "png"
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=120)
+        fig.savefig(tmp, format=suffix, dpi=120, bbox_inches="tight")
     plt.close(fig)
